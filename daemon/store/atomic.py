@@ -1,0 +1,35 @@
+"""Crash-safe writes: a temporary file in the same directory, fsync, then os.replace."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike[str], value: Any, mode: int = 0o600) -> None:
+    write_bytes_atomic(path, json.dumps(value, separators=(",", ":")).encode(), mode)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    with open(path, "rb") as f:
+        return json.loads(f.read())
