@@ -1,0 +1,174 @@
+"""The daemon's side of the shim: spawn it, talk to its socket, read what it left behind."""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.runtime.spec import ContainerSpec, ProcessSpec
+from daemon.store.atomic import read_json
+
+log = logging.getLogger(__name__)
+
+SHIM_READY_TIMEOUT = 60.0
+
+
+class RuntimeFailure(Exception):
+    """The runtime could not create or start a process; the message is the runtime's own words."""
+
+
+@dataclass
+class ExitInfo:
+    exit_code: int
+    oom_killed: bool
+    finished_at: str
+
+
+@dataclass
+class ShimStream:
+    """A connection to a shim after its JSON answer: frames come in on reader, stdin goes out on writer."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    answer: dict[str, Any]
+
+
+class Runtime:
+    def __init__(self, exec_root: Path) -> None:
+        self.exec_root = exec_root
+        self._reapers: set[asyncio.Task[Any]] = set()
+
+    def exec_dir(self, cid: str) -> Path:
+        return self.exec_root / "containers" / cid
+
+    async def create(self, spec: ContainerSpec) -> int:
+        """Start a shim that prepares the container up to execve; return the container's host PID."""
+        exec_dir = self.exec_dir(spec.id)
+        if exec_dir.exists():
+            shutil.rmtree(exec_dir)
+        exec_dir.mkdir(parents=True)
+        (exec_dir / "spec.json").write_text(spec.to_json())
+        with open(exec_dir / "shim.log", "ab") as errlog:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "daemon.runtime.shim", str(exec_dir),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=errlog,
+                start_new_session=True,  # the shim must outlive us: no shared session or process group
+            )  # fmt: skip
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), SHIM_READY_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            line = b""
+        reaper = asyncio.create_task(proc.wait())  # the shim is our child until we exit: reap it
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
+        try:
+            report = json.loads(line) if line.strip() else {"error": "shim exited without a report"}
+        except json.JSONDecodeError:
+            report = {"error": f"shim said {line[:200]!r}"}
+        if "error" in report:
+            await reaper
+            self.cleanup(spec.id)
+            raise RuntimeFailure(str(report["error"]))
+        return int(report["pid"])
+
+    async def _connect(self, cid: str, request: dict[str, Any]) -> ShimStream:
+        path = self.exec_dir(cid) / "shim.sock"
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=1 << 20)
+        except OSError as e:
+            raise RuntimeFailure(f"container {cid[:12]} has no running shim: {e.strerror}") from e
+        writer.write(json.dumps(request).encode() + b"\n")
+        await writer.drain()
+        line = await reader.readline()
+        if not line:
+            writer.close()
+            raise RuntimeFailure("the shim closed the connection")
+        answer = json.loads(line)
+        if "error" in answer:
+            writer.close()
+            raise RuntimeFailure(str(answer["error"]))
+        return ShimStream(reader, writer, answer)
+
+    async def call(self, cid: str, request: dict[str, Any]) -> dict[str, Any]:
+        stream = await self._connect(cid, request)
+        stream.writer.close()
+        return stream.answer
+
+    async def start(self, cid: str) -> None:
+        await self.call(cid, {"op": "start"})
+
+    async def attach(self, cid: str, stdin: bool, stdout: bool, stderr: bool) -> ShimStream:
+        return await self._connect(cid, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
+
+    async def exec(
+        self, cid: str, exec_id: str, process: ProcessSpec, tty_size: tuple[int, int] | None
+    ) -> ShimStream:
+        from dataclasses import asdict
+
+        request = {"op": "exec", "id": exec_id, "process": asdict(process), "tty_size": tty_size}
+        return await self._connect(cid, request)
+
+    async def resize(self, cid: str, exec_id: str | None, rows: int, cols: int) -> None:
+        await self.call(cid, {"op": "resize", "exec": exec_id, "rows": rows, "cols": cols})
+
+    async def wait(self, cid: str) -> ExitInfo:
+        """Until the container exits; works for a shim started by an earlier daemon, or one long gone."""
+        try:
+            stream = await self._connect(cid, {"op": "wait"})
+            stream.writer.close()
+        except (RuntimeFailure, ConnectionError, json.JSONDecodeError):
+            pass
+        for _ in range(50):  # the shim writes exit.json before it answers; allow for a shim being killed
+            info = self.read_exit(cid)
+            if info is not None:
+                return info
+            if not self.shim_alive(cid):
+                break
+            await asyncio.sleep(0.1)
+        return self.read_exit(cid) or ExitInfo(255, False, "")
+
+    def read_exit(self, cid: str) -> ExitInfo | None:
+        try:
+            data = read_json(self.exec_dir(cid) / "exit.json")
+        except (OSError, ValueError):
+            return None
+        return ExitInfo(int(data["exit_code"]), bool(data.get("oom_killed")), str(data.get("finished_at", "")))
+
+    def read_state(self, cid: str) -> dict[str, Any] | None:
+        try:
+            data = read_json(self.exec_dir(cid) / "state.json")
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def shim_alive(self, cid: str) -> bool:
+        state = self.read_state(cid)
+        if not state:
+            return False
+        try:
+            os.kill(int(state["shim_pid"]), 0)
+        except (ProcessLookupError, PermissionError, KeyError, ValueError):
+            return False
+        return (self.exec_dir(cid) / "shim.sock").exists()
+
+    def signal(self, pid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    def kill_shim(self, cid: str) -> None:
+        state = self.read_state(cid)
+        if state:
+            with contextlib.suppress(ProcessLookupError, KeyError, ValueError):
+                os.kill(int(state["shim_pid"]), signal.SIGKILL)
+
+    def cleanup(self, cid: str) -> None:
+        shutil.rmtree(self.exec_dir(cid), ignore_errors=True)

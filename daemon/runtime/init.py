@@ -1,0 +1,98 @@
+"""What a shim's forked children do: become a container's first process, or join it as an exec.
+
+Each step waits for the shim where the shim has work to do (joining the cgroup, handing back a pty),
+and reports "ready" only when nothing is left but execve, so a start error never leaves a process behind.
+"""
+
+import os
+import socket
+
+from daemon.runtime import linux, rootfs
+from daemon.runtime.process import (
+    StartError,
+    finalize_and_exec,
+    prepare,
+    recv_msg,
+    send_msg,
+    setup_terminal,
+)
+from daemon.runtime.spec import ContainerSpec, ProcessSpec
+
+NAMESPACES = ("ipc", "uts", "net", "cgroup", "mnt")  # mnt last: it changes our root
+
+
+def _wait_for(sync: socket.socket, what: str) -> None:
+    msg, _ = recv_msg(sync)
+    if msg is None or msg.get("op") != what:
+        raise StartError(f"shim went away before {what}", 125)
+
+
+def _stdio(stdio: tuple[int, int, int]) -> None:
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target)
+
+
+class ContainerBody:
+    """PID 1 of a new PID namespace (the shim unshared it before forking us)."""
+
+    def __init__(self, spec: ContainerSpec, root: str, stdio: tuple[int, int, int]) -> None:
+        self.spec, self.root, self.stdio = spec, root, stdio
+
+    def __call__(self, sync: socket.socket) -> None:
+        spec = self.spec
+        _wait_for(sync, "continue")  # the shim has put us in the cgroup
+        flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
+        if os.path.exists("/proc/self/ns/cgroup"):
+            flags |= linux.CLONE_NEWCGROUP
+        if spec.network_mode != "host":
+            flags |= linux.CLONE_NEWNET
+        linux.unshare(flags)
+        os.umask(0o022)
+        rootfs.build_root(spec, self.root)
+        if spec.hostname:
+            linux.sethostname(spec.hostname)
+        if spec.network_mode != "host":
+            linux.bring_loopback_up()
+        os.setsid()
+        if spec.process.tty:
+            setup_terminal(sync, spec.tty_size)
+        else:
+            _stdio(self.stdio)
+        cwd = spec.process.cwd or "/"
+        os.makedirs(cwd, exist_ok=True)  # Docker creates a missing WorkingDir
+        prep = prepare(spec.process, spec.hostname)
+        send_msg(sync, {"ready": True})
+        _wait_for(sync, "go")
+        finalize_and_exec(prep, spec.process, cwd)
+
+
+class ExecBody:
+    """A process joining a running container (the shim's children are already in its PID namespace)."""
+
+    def __init__(
+        self, init_pid: int, proc: ProcessSpec, hostname: str, stdio: tuple[int, int, int],
+        tty_size: tuple[int, int] | None,
+    ) -> None:
+        self.proc, self.hostname, self.stdio, self.tty_size = proc, hostname, stdio, tty_size
+        # open the namespaces now: the shim may not keep /proc/<pid> reachable for long
+        self.ns_fds = []
+        for name in NAMESPACES:
+            path = f"/proc/{init_pid}/ns/{name}"
+            if os.path.exists(path) and os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
+                self.ns_fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+
+    def __call__(self, sync: socket.socket) -> None:
+        _wait_for(sync, "continue")
+        for fd in self.ns_fds:
+            linux.setns(fd)
+            os.close(fd)
+        os.umask(0o022)
+        os.setsid()
+        if self.proc.tty:
+            setup_terminal(sync, self.tty_size)
+        else:
+            _stdio(self.stdio)
+        prep = prepare(self.proc, self.hostname)
+        send_msg(sync, {"ready": True})
+        _wait_for(sync, "go")
+        finalize_and_exec(prep, self.proc, self.proc.cwd or "/")

@@ -1,0 +1,419 @@
+"""The per-container shim: `python -m daemon.runtime.shim <exec dir>`.
+
+Started by the daemon (never forked from it), in its own session, so it outlives the daemon. It creates
+the container's first process, holds its stdio, writes the json-file log, serves attach and exec on a
+unix socket, and records the exit status in exit.json for a daemon that was down when it happened.
+
+Protocol on <exec dir>/shim.sock: the client sends one JSON line {"op": ...}; the shim answers with one JSON
+line, then (attach, exec) frames as in daemon.runtime.frames, while the client's bytes go to stdin.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from daemon.runtime import linux
+from daemon.runtime.cgroups import Resources, detect
+from daemon.runtime.frames import CONTROL, STDERR, STDOUT, frame
+from daemon.runtime.init import ContainerBody, ExecBody
+from daemon.runtime.logfile import JsonLogWriter
+from daemon.runtime.process import child_main, recv_msg, send_msg
+from daemon.runtime.spec import ContainerSpec, ProcessSpec
+from daemon.runtime.stdio import Output, StdinSink
+from daemon.store.atomic import write_json_atomic
+
+log = logging.getLogger("pydockerd.shim")
+
+
+def exit_code_of(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+
+
+class Session:
+    """One forked child (the container's first process or an exec) with its stdio."""
+
+    def __init__(self, pid: int, sync: socket.socket, tty: bool) -> None:
+        self.pid = pid
+        self.sync = sync
+        self.tty = tty
+        self.pty_master: int | None = None
+        self.outputs: list[Output] = []
+        self.stdin: StdinSink | None = None
+        self.exited = asyncio.get_running_loop().create_future()
+
+    async def handshake(self) -> None:
+        """Wait for the child's "ready" (taking its pty master on the way), or raise with its error."""
+        while True:
+            msg, fds = await _recv(self.sync)
+            if msg is None:
+                raise RuntimeError("the container process exited during setup")
+            if "error" in msg:
+                raise ChildFailed(str(msg["error"]))
+            if msg.get("pty") and fds:
+                self.pty_master = fds[0]
+            if msg.get("ready"):
+                return
+
+    async def go(self) -> None:
+        """Release the child to execve; EOF on the sync socket means execve succeeded (it is CLOEXEC)."""
+        send_msg(self.sync, {"op": "go"})
+        msg, _ = await _recv(self.sync)
+        self.sync.close()
+        if msg is not None and "error" in msg:
+            raise ChildFailed(str(msg["error"]))
+
+
+class ChildFailed(Exception):
+    pass
+
+
+async def _recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: fut.done() or fut.set_result(None))
+    try:
+        await fut
+    finally:
+        loop.remove_reader(sock.fileno())
+    return recv_msg(sock)
+
+
+class Shim:
+    def __init__(self, exec_dir: Path) -> None:
+        self.exec_dir = exec_dir
+        self.spec = ContainerSpec.from_json((exec_dir / "spec.json").read_text())
+        self.cgroups = detect()
+        self.init: Session | None = None
+        self.execs: dict[str, Session] = {}
+        self.by_pid: dict[int, Session] = {}
+        self.attached: set[asyncio.StreamWriter] = set()
+        self.log = JsonLogWriter(self.spec.log_path) if self.spec.log_path else None
+        self.exit_info: dict[str, Any] | None = None
+        self.done = asyncio.Event()
+
+    # --- starting -------------------------------------------------------------------------------
+
+    def _fork(self, body: Any, stdio_child: list[int]) -> tuple[int, socket.socket]:
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            parent_sock.close()
+            child_main(body, child_sock)
+        child_sock.close()
+        for fd in stdio_child:
+            os.close(fd)
+        return pid, parent_sock
+
+    def _pipes(self, tty: bool, open_stdin: bool) -> tuple[tuple[int, int, int], list[int], list[int]]:
+        """(child's stdio, fds the child keeps, fds the shim keeps: stdin-w, stdout-r, stderr-r)."""
+        if tty:
+            return (0, 1, 2), [], []
+        if open_stdin:
+            stdin_r, stdin_w = os.pipe()
+        else:
+            stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY), -1
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        return (stdin_r, out_w, err_w), [stdin_r, out_w, err_w], [stdin_w, out_r, err_r]
+
+    async def create(self) -> int:
+        spec = self.spec
+        root = str(self.exec_dir / "rootfs")
+        os.makedirs(root, exist_ok=True)
+        resources = Resources.from_host_config(spec.resources)
+        self.cgroups.create(spec.cgroup_name, resources)
+        linux.unshare(linux.CLONE_NEWPID)  # our next child is PID 1 of the container
+        stdio, child_fds, ours = self._pipes(spec.process.tty, spec.process.open_stdin)
+        body = ContainerBody(spec, root, stdio)
+        pid, sync = self._fork(body, child_fds)
+        session = Session(pid, sync, spec.process.tty)
+        self.init = session
+        self.by_pid[pid] = session
+        try:
+            self.cgroups.add_process(spec.cgroup_name, pid)
+            send_msg(sync, {"op": "continue"})
+            await session.handshake()
+        except BaseException:
+            self._kill_and_reap(pid)
+            self.cgroups.remove(spec.cgroup_name)
+            raise
+        self._wire(session, ours, spec.process.open_stdin, spec.process.stdin_once, to_log=True)
+        return pid
+
+    def _kill_and_reap(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        self.by_pid.pop(pid, None)
+
+    def _wire(self, s: Session, ours: list[int], open_stdin: bool, stdin_once: bool, to_log: bool) -> None:
+        loop = asyncio.get_running_loop()
+        sink = self._on_output if to_log else None
+        if s.tty and s.pty_master is not None:
+            s.outputs = [Output(loop, s.pty_master, STDOUT, [sink] if sink else [], close_fd=False)]
+            s.stdin = StdinSink(loop, s.pty_master, close_fd=False) if open_stdin else None
+        else:
+            stdin_w, out_r, err_r = ours
+            s.outputs = [
+                Output(loop, out_r, STDOUT, [sink] if sink else []),
+                Output(loop, err_r, STDERR, [sink] if sink else []),
+            ]
+            s.stdin = StdinSink(loop, stdin_w) if stdin_w >= 0 else None
+        if s.stdin:
+            s.stdin.once = stdin_once
+
+    def _on_output(self, stream: int, data: bytes) -> None:
+        if self.log:
+            self.log.write("stdout" if stream == STDOUT else "stderr", data)
+        if self.attached:
+            chunk = frame(stream, data)
+            for writer in list(self.attached):
+                if getattr(writer, "want", {}).get(stream, True):
+                    writer.write(chunk)
+
+    # --- control socket -------------------------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            if not line:
+                return
+            req = json.loads(line)
+            op = req.get("op")
+            handler = getattr(self, f"op_{op}", None)
+            if handler is None:
+                await self._reply(writer, {"error": f"unknown op {op!r}"})
+                return
+            await handler(req, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        except Exception as e:
+            log.exception("request failed")
+            try:
+                await self._reply(writer, {"error": str(e)})
+            except ConnectionError:
+                pass
+        finally:
+            writer.close()
+
+    async def _reply(self, writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:
+        writer.write(json.dumps(msg).encode() + b"\n")
+        await writer.drain()
+
+    async def op_start(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
+        assert self.init is not None
+        try:
+            await self.init.go()
+        except ChildFailed as e:
+            await self._reply(writer, {"error": str(e)})
+            return
+        self._write_state("running")
+        await self._reply(writer, {"ok": True, "pid": self.init.pid})
+
+    async def op_state(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
+        pid = self.init.pid if self.init else 0
+        await self._reply(writer, {"pid": pid, "exited": self.exit_info is not None})
+
+    async def op_wait(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
+        await self.done.wait()
+        await self._reply(writer, self.exit_info or {})
+
+    async def op_attach(self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.init is not None
+        writer.want = {STDOUT: bool(req.get("stdout", True)), STDERR: bool(req.get("stderr", True))}  # type: ignore[attr-defined]
+        await self._reply(writer, {"ok": True})
+        self.attached.add(writer)
+        stdin_task = asyncio.create_task(self._pump_stdin(reader, self.init if req.get("stdin") else None))
+        try:
+            await self.done.wait()
+        finally:
+            stdin_task.cancel()
+            self.attached.discard(writer)
+        await writer.drain()
+
+    async def _pump_stdin(self, reader: asyncio.StreamReader, session: Session | None) -> None:
+        """Client bytes to the session's stdin; at the client's EOF close stdin when StdinOnce."""
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            if session and session.stdin:
+                session.stdin.write(data)
+        if session and session.stdin and session.stdin.once:
+            session.stdin.close()
+
+    async def op_resize(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
+        session = self.execs.get(req["exec"]) if req.get("exec") else self.init
+        if session is None or session.pty_master is None:
+            await self._reply(writer, {"ok": False})
+            return
+        linux.set_winsize(session.pty_master, int(req["rows"]), int(req["cols"]))
+        await self._reply(writer, {"ok": True})
+
+    async def op_exec(self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self.init is not None
+        proc = ProcessSpec(**req["process"])
+        size = tuple(req["tty_size"]) if req.get("tty_size") else None
+        stdio, child_fds, ours = self._pipes(proc.tty, proc.open_stdin)
+        body = ExecBody(self.init.pid, proc, self.spec.hostname, stdio, size)  # type: ignore[arg-type]
+        pid, sync = self._fork(body, child_fds)
+        for fd in body.ns_fds:
+            os.close(fd)
+        session = Session(pid, sync, proc.tty)
+        self.by_pid[pid] = session
+        try:
+            self.cgroups.add_process(self.spec.cgroup_name, pid)
+            send_msg(sync, {"op": "continue"})
+            await session.handshake()
+        except (ChildFailed, RuntimeError) as e:
+            for fd in ours:
+                if fd >= 0:
+                    os.close(fd)
+            await self._exec_failed(writer, session, str(e))
+            return
+        self._wire(session, ours, proc.open_stdin, True, to_log=False)
+        try:
+            await session.go()
+        except ChildFailed as e:
+            await self._exec_failed(writer, session, str(e))
+            return
+        exec_id = str(req.get("id", pid))
+        self.execs[exec_id] = session
+        await self._reply(writer, {"ok": True, "pid": pid})
+        for out in session.outputs:
+            out.sinks.append(lambda stream, data, w=writer: w.write(frame(stream, data)))
+        stdin_task = asyncio.create_task(self._pump_stdin(reader, session))
+        try:
+            code = await session.exited
+            for out in session.outputs:
+                await out.closed
+            writer.write(frame(CONTROL, json.dumps({"exit_code": code}).encode()))
+            await writer.drain()
+        finally:
+            stdin_task.cancel()
+            self.execs.pop(exec_id, None)
+
+    async def _exec_failed(self, writer: asyncio.StreamWriter, session: Session, message: str) -> None:
+        """Docker reports a failed exec on the stream, with 126/127 as its exit code."""
+        code = await session.exited
+        await self._reply(writer, {"ok": True, "pid": session.pid})
+        text = f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown\r\n"
+        writer.write(frame(STDERR, text.encode()))
+        writer.write(frame(CONTROL, json.dumps({"exit_code": code}).encode()))
+        await writer.drain()
+
+    # --- exits ----------------------------------------------------------------------------------
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            session = self.by_pid.pop(pid, None)
+            if session and not session.exited.done():
+                session.exited.set_result(exit_code_of(status))
+
+    async def run(self) -> None:
+        assert self.init is not None
+        code = await self.init.exited
+        finished = now_rfc3339()
+        for out in self.init.outputs:  # the rest of the output, then EOF (everyone in the PID namespace is gone)
+            try:
+                await asyncio.wait_for(asyncio.shield(out.closed), 2)
+            except TimeoutError:
+                out.close()
+        if self.init.stdin:
+            self.init.stdin.close()
+        if self.log:
+            self.log.close()
+        oom = False
+        try:
+            oom = self.cgroups.oom_killed(self.spec.cgroup_name)
+            self.cgroups.remove(self.spec.cgroup_name)
+        except OSError:
+            log.exception("cgroup clean-up failed")
+        self.exit_info = {"exit_code": code, "oom_killed": oom, "finished_at": finished}
+        write_json_atomic(self.exec_dir / "exit.json", self.exit_info)
+        self.done.set()
+        await asyncio.sleep(0)  # let waiters and attachers answer before we go
+        for writer in list(self.attached):
+            try:
+                await asyncio.wait_for(writer.drain(), 2)
+            except (ConnectionError, TimeoutError):
+                pass
+
+    def _write_state(self, status: str) -> None:
+        assert self.init is not None
+        write_json_atomic(self.exec_dir / "state.json", {"pid": self.init.pid, "shim_pid": os.getpid(), "status": status})
+
+
+async def amain(exec_dir: Path) -> int:
+    shim = Shim(exec_dir)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGCHLD, shim.reap)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, lambda: None)  # the shim lives until its container exits
+    sock_path = exec_dir / "shim.sock"
+    try:
+        pid = await shim.create()
+    except Exception as e:
+        message = str(e) if isinstance(e, ChildFailed) else f"{e.__class__.__name__}: {e}"
+        _report({"error": message})
+        return 1
+    if sock_path.exists():
+        sock_path.unlink()
+    server = await asyncio.start_unix_server(shim.handle, path=str(sock_path))
+    shim._write_state("created")
+    _report({"pid": pid, "shim_pid": os.getpid()})
+    await shim.run()
+    server.close()
+    await asyncio.sleep(0.01)  # let request handlers see the exit and close their connections
+    sock_path.unlink(missing_ok=True)
+    return 0
+
+
+def _report(msg: dict[str, Any]) -> None:
+    """One line to the daemon on our stdout, then stdout goes to /dev/null (the daemon may die)."""
+    try:
+        os.write(1, json.dumps(msg).encode() + b"\n")
+    except OSError:
+        pass
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def main() -> None:
+    exec_dir = Path(sys.argv[1])
+    logging.basicConfig(
+        filename=str(exec_dir / "shim.log"), level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        code = asyncio.run(amain(exec_dir))
+    except Exception:
+        log.exception("shim failed")
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

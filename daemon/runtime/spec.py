@@ -1,0 +1,70 @@
+"""What the daemon tells a shim: everything needed to start one container process, as JSON.
+
+The runtime knows nothing of the Docker API: the container service translates Docker's config into this.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class BindMount:
+    source: str
+    destination: str
+    readonly: bool = False
+
+
+@dataclass
+class ProcessSpec:
+    args: list[str]
+    env: list[str]
+    cwd: str = "/"
+    user: str = ""  # Docker's "uid[:gid]" or "name[:group]", resolved inside the container
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    caps: list[str] = field(default_factory=list)
+    no_new_privs: bool = False
+    privileged: bool = False
+
+
+@dataclass
+class ContainerSpec:
+    id: str
+    process: ProcessSpec
+    lower_dirs: list[str]  # top-most first
+    upper_dir: str
+    work_dir: str
+    hostname: str = ""
+    readonly_rootfs: bool = False
+    network_mode: str = "private"  # "private" (own namespace, only lo), "host"
+    mounts: list[BindMount] = field(default_factory=list)
+    etc_files: dict[str, str] = field(default_factory=dict)  # container path -> host file bound over it
+    cgroup_name: str = ""
+    resources: dict[str, Any] = field(default_factory=dict)  # Docker HostConfig resource keys
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    log_path: str = ""
+    tty_size: tuple[int, int] | None = None  # rows, cols
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "ContainerSpec":
+        data = json.loads(raw)
+        data["process"] = ProcessSpec(**data["process"])
+        data["mounts"] = [BindMount(**m) for m in data["mounts"]]
+        if data.get("tty_size") is not None:
+            data["tty_size"] = tuple(data["tty_size"])
+        return cls(**data)
+
+
+MASKED_PATHS = [  # moby oci/defaults.go: hidden from unprivileged containers
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+]  # fmt: skip
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
