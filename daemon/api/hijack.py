@@ -1,0 +1,117 @@
+"""Taking over an HTTP connection after `101 UPGRADED`, as Docker does for attach and exec start.
+
+aiohttp only knows websocket upgrades, so after sending the 101 we swap in our own asyncio.Protocol on
+the transport (see client-facts.md): its data is the client's stdin, its half-close is stdin EOF.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+RAW_STREAM = "application/vnd.docker.raw-stream"
+MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+
+
+class HijackedProtocol(asyncio.Protocol):
+    def __init__(self, transport: asyncio.Transport, previous: asyncio.BaseProtocol) -> None:
+        self.transport = transport
+        self.previous = previous
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self._paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+
+    def data_received(self, data: bytes) -> None:
+        self.queue.put_nowait(data)
+
+    def eof_received(self) -> bool:
+        self.queue.put_nowait(b"")
+        return True  # keep our write side open for the rest of the output
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.queue.put_nowait(b"")
+        self.closed.set()
+        self._wake()
+        self.previous.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        for fut in self._drain_waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._drain_waiters.clear()
+
+
+class HijackedConn:
+    """The ClientConn of daemon.containers.streams over a hijacked transport."""
+
+    def __init__(self, protocol: HijackedProtocol, leftover: bytes, response: web.StreamResponse) -> None:
+        self.response = response
+        self.protocol = protocol
+        self.transport = protocol.transport
+        if leftover:
+            protocol.queue.put_nowait(leftover)
+        self._eof = False
+
+    async def read(self) -> bytes:
+        if self._eof:
+            return b""
+        data = await self.protocol.queue.get()
+        if not data:
+            self._eof = True
+        return data
+
+    def write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self.protocol._paused and not self.transport.is_closing():
+            fut = asyncio.get_running_loop().create_future()
+            self.protocol._drain_waiters.append(fut)
+            await fut
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.transport.close()
+
+
+@contextlib.asynccontextmanager
+async def hijack(request: web.Request, multiplexed: bool) -> AsyncIterator[HijackedConn]:
+    """Answer 101 (or 200 without an Upgrade header), then hand the raw connection to the caller."""
+    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+    version = tuple(int(x) for x in request.match_info.get("api_version", "1.47").split("."))
+    content_type = MULTIPLEXED_STREAM if multiplexed and version >= (1, 42) else RAW_STREAM
+    if upgrade:
+        resp = web.StreamResponse(status=101, reason="UPGRADED")
+        resp.headers["Connection"] = "Upgrade"
+        resp.headers["Upgrade"] = "tcp"
+    else:
+        resp = web.StreamResponse(status=200)
+        resp.force_close()
+    resp.headers["Content-Type"] = content_type
+    await resp.prepare(request)
+    transport = request.transport
+    assert transport is not None
+    leftover = b""
+    protocol = request.protocol
+    # bytes the client sent right after its request are still in aiohttp's payload parser
+    with contextlib.suppress(Exception):
+        leftover = request.content.read_nowait()
+    ours = HijackedProtocol(transport, protocol)  # type: ignore[arg-type]
+    transport.set_protocol(ours)
+    if transport.is_reading() is False:
+        transport.resume_reading()
+    conn = HijackedConn(ours, leftover, resp)
+    try:
+        yield conn
+    finally:
+        conn.close()

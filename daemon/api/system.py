@@ -1,0 +1,74 @@
+"""Routes of the system API group: ping, version, info, events."""
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from daemon.api.common import API_VERSION, Routes, json_response, query_filters
+from daemon.errors import InvalidParameter
+
+PING_HEADERS = {
+    "Api-Version": API_VERSION, "Ostype": "linux", "Docker-Experimental": "false", "Builder-Version": "1",
+    "Swarm": "inactive", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+}  # fmt: skip
+
+
+def _services(request: web.Request) -> Any:
+    from daemon.api.app import SERVICES
+
+    return request.app[SERVICES]
+
+
+async def get_ping(request: web.Request) -> web.Response:
+    return web.Response(text="OK", content_type="text/plain", headers=PING_HEADERS)
+
+
+async def head_ping(request: web.Request) -> web.Response:
+    return web.Response(status=200, headers={**PING_HEADERS, "Content-Type": "text/plain; charset=utf-8"})
+
+
+async def get_version(request: web.Request) -> web.Response:
+    return json_response(_services(request).system.version())
+
+
+async def get_info(request: web.Request) -> web.Response:
+    return json_response(_services(request).system.info())
+
+
+def parse_event_time(value: str | None, now: float) -> int | None:
+    """Docker's since/until: Unix seconds (with a fraction), or a duration ago like "10m"."""
+    if not value:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
+            return int((now - float(value[:-1]) * units[value[-1]]) * 1e9)
+        seconds, _, frac = value.partition(".")
+        return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9])
+    except ValueError as e:
+        raise InvalidParameter(f"invalid time value: {value!r}") from e
+
+
+async def get_events(request: web.Request) -> web.StreamResponse:
+    now = time.time()
+    since = parse_event_time(request.query.get("since"), now)
+    until = parse_event_time(request.query.get("until"), now)
+    filters = query_filters(request)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    async for event in _services(request).events.subscribe(since, until, filters):
+        await resp.write(json.dumps(event).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+def register(app: web.Application, services: Any) -> None:
+    r = Routes(app)
+    r.get("/_ping", get_ping)
+    r.head("/_ping", head_ping)
+    r.get("/version", get_version)
+    r.get("/info", get_info)
+    r.get("/events", get_events)

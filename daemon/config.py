@@ -1,0 +1,69 @@
+"""The daemon's settings: flags named like dockerd's, optionally from a JSON file like daemon.json."""
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SOCKET = "unix:///var/run/pydockerd.sock"
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
+    data_root: Path = Path("/var/lib/pydockerd")
+    exec_root: Path = Path("/var/run/pydockerd")
+    pidfile: Path | None = Path("/var/run/pydockerd.pid")
+    group: str | None = None
+    log_level: str = "info"
+    cgroup_parent: str = "pydockerd"
+
+
+FILE_KEYS = {  # daemon.json key -> attribute
+    "hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
+    "group": "group", "log-level": "log_level", "cgroup-parent": "cgroup_parent",
+}  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pydockerd", description="A Docker-compatible container engine.")
+    p.add_argument("-H", "--host", action="append", dest="hosts", help="socket to listen on (unix:///path, fd://)")
+    p.add_argument("--data-root", help="root of persistent state (default /var/lib/pydockerd)")
+    p.add_argument("--exec-root", help="root of running-container state (default /var/run/pydockerd)")
+    p.add_argument("-p", "--pidfile", help="path of the daemon's PID file (default /var/run/pydockerd.pid)")
+    p.add_argument("-G", "--group", help="group owning the unix socket (mode 0660)")
+    p.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("--cgroup-parent", help="parent cgroup of containers (default pydockerd)")
+    p.add_argument("--config-file", help="JSON settings, like /etc/docker/daemon.json")
+    p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespace]:
+    args = parser().parse_args(argv)
+    cfg = DaemonConfig()
+    if args.config_file:
+        with open(args.config_file) as f:
+            data = json.load(f)
+        unknown = set(data) - set(FILE_KEYS)
+        if unknown:
+            raise SystemExit(f"pydockerd: unknown settings in {args.config_file}: {', '.join(sorted(unknown))}")
+        for key, value in data.items():
+            _set(cfg, FILE_KEYS[key], value)
+        flags = {attr for attr in FILE_KEYS.values() if getattr(args, attr, None) is not None}
+        clash = flags & {FILE_KEYS[k] for k in data}
+        if clash:  # dockerd refuses a setting given both ways
+            raise SystemExit(f"pydockerd: settings given both as flags and in the config file: {sorted(clash)}")
+    for attr in FILE_KEYS.values():
+        value = getattr(args, attr, None)
+        if value is not None:
+            _set(cfg, attr, value)
+    return cfg, args
+
+
+def _set(cfg: DaemonConfig, attr: str, value: object) -> None:
+    if attr in ("data_root", "exec_root", "pidfile"):
+        value = Path(str(value)) if value else None
+    if attr == "hosts" and isinstance(value, str):
+        value = [value]
+    setattr(cfg, attr, value)

@@ -1,0 +1,176 @@
+"""`docker exec`: exec instances created on a running container, started through its shim."""
+
+import asyncio
+import contextlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
+
+from daemon.containers.service import ContainerService
+from daemon.containers.state import check_exec
+from daemon.containers.streams import ClientConn, parse_detach_keys, splice
+from daemon.errors import Conflict, InvalidParameter, no_such_exec
+from daemon.events.bus import EventBus
+from daemon.runtime import caps
+from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
+from daemon.runtime.spec import ProcessSpec
+
+
+class ExecBody(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    User: StrictStr | None = ""
+    Privileged: StrictBool | None = False
+    Tty: StrictBool | None = False
+    AttachStdin: StrictBool | None = False
+    AttachStdout: StrictBool | None = False
+    AttachStderr: StrictBool | None = False
+    DetachKeys: StrictStr | None = ""
+    Env: list[StrictStr] | None = None
+    WorkingDir: StrictStr | None = ""
+    Cmd: list[StrictStr] | None = None
+    ConsoleSize: list[StrictInt] | None = None
+
+
+@dataclass
+class ExecInstance:
+    id: str
+    container_id: str
+    body: ExecBody
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    started: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def inspect(self) -> dict[str, Any]:
+        b = self.body
+        return {
+            "ID": self.id, "Running": self.running, "ExitCode": self.exit_code, "ProcessConfig": {
+                "tty": bool(b.Tty), "entrypoint": (b.Cmd or [""])[0], "arguments": (b.Cmd or [])[1:],
+                "privileged": bool(b.Privileged), "user": b.User or "",
+            },
+            "OpenStdin": bool(b.AttachStdin), "OpenStderr": bool(b.AttachStderr),
+            "OpenStdout": bool(b.AttachStdout), "CanRemove": False, "ContainerID": self.container_id,
+            "DetachKeys": b.DetachKeys or "", "Pid": self.pid,
+        }  # fmt: skip
+
+
+class ExecService:
+    def __init__(self, containers: ContainerService, runtime: Runtime, events: EventBus) -> None:
+        self.containers = containers
+        self.runtime = runtime
+        self.events = events
+        self.execs: dict[str, ExecInstance] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def create(self, ref: str, body: Any) -> dict[str, str]:
+        c = self.containers.get(ref)
+        try:
+            parsed = ExecBody.model_validate(body if isinstance(body, dict) else {})
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise InvalidParameter(f"json: cannot unmarshal {err['msg']} into Go struct field ExecOptions.{err['loc'][0]}") from e
+        if not parsed.Cmd:
+            raise InvalidParameter("No exec command specified")
+        check_exec(c.status, c.id)
+        if parsed.DetachKeys:
+            parse_detach_keys(parsed.DetachKeys)
+        exec_id = secrets.token_hex(32)
+        self.execs[exec_id] = ExecInstance(exec_id, c.id, parsed)
+        c.data["ExecIDs"] = [*(c.data.get("ExecIDs") or []), exec_id]
+        self.events.publish("container", f"exec_create: {' '.join(parsed.Cmd)}", c.id,
+                            self.containers._attrs(c, execID=exec_id))  # fmt: skip
+        return {"Id": exec_id}
+
+    def get(self, exec_id: str) -> ExecInstance:
+        inst = self.execs.get(exec_id)
+        if inst is None:
+            raise no_such_exec(exec_id)
+        return inst
+
+    def inspect(self, exec_id: str) -> dict[str, Any]:
+        return self.get(exec_id).inspect()
+
+    def _process(self, inst: ExecInstance, tty: bool) -> ProcessSpec:
+        c = self.containers.get(inst.container_id)
+        b = inst.body
+        privileged = bool(b.Privileged) or bool(c.host_config.get("Privileged"))
+        hc = c.host_config
+        env = list(c.config.get("Env") or [])
+        for entry in b.Env or []:
+            key = entry.split("=", 1)[0]
+            env = [e for e in env if e.split("=", 1)[0] != key] + [entry]
+        return ProcessSpec(
+            args=list(b.Cmd or []), env=env, cwd=b.WorkingDir or c.config.get("WorkingDir") or "/",
+            user=b.User or c.config.get("User") or "", tty=tty, open_stdin=bool(b.AttachStdin),
+            stdin_once=True, caps=caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged),
+            privileged=privileged,
+        )  # fmt: skip
+
+    async def open(self, exec_id: str, tty: bool) -> tuple[ExecInstance, ShimStream]:
+        """Start the process; the returned stream carries its output and takes its stdin."""
+        inst = self.get(exec_id)
+        if inst.started:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        c = self.containers.get(inst.container_id)
+        check_exec(c.status, c.id)
+        size = inst.body.ConsoleSize
+        inst.started = True
+        try:
+            stream = await self.runtime.exec(
+                c.id, exec_id, self._process(inst, tty), (size[0], size[1]) if size and len(size) == 2 and size[0] else None
+            )
+        except RuntimeFailure as e:
+            inst.exit_code = 126
+            inst.done.set()
+            raise Conflict(str(e)) from e
+        inst.running = True
+        inst.pid = int(stream.answer.get("pid", 0))
+        cmd = " ".join(inst.body.Cmd or [])
+        self.events.publish("container", f"exec_start: {cmd}", c.id, self.containers._attrs(c, execID=exec_id))
+        return inst, stream
+
+    def finished(self, inst: ExecInstance, control: dict[str, Any]) -> None:
+        if "exit_code" not in control:
+            return
+        inst.exit_code = int(control["exit_code"])
+        inst.running = False
+        inst.done.set()
+        with contextlib.suppress(Exception):
+            c = self.containers.get(inst.container_id)
+            self.events.publish("container", "exec_die", c.id,
+                                self.containers._attrs(c, execID=inst.id, exitCode=str(inst.exit_code)))  # fmt: skip
+
+    async def run_attached(self, inst: ExecInstance, stream: ShimStream, client: ClientConn, tty: bool) -> None:
+        keys = parse_detach_keys(inst.body.DetachKeys) if inst.body.AttachStdin else None
+        try:
+            await splice(stream, client, tty, bool(inst.body.AttachStdin), keys, lambda m: self.finished(inst, m))
+        finally:
+            if not inst.done.is_set():
+                # the client went away first: the process goes on; collect its exit code in the background
+                inst.running = inst.exit_code is None
+
+    async def run_detached(self, inst: ExecInstance, stream: ShimStream) -> None:
+        from daemon.containers.streams import read_frame
+        from daemon.runtime.frames import CONTROL
+
+        async def drain() -> None:
+            import json
+
+            stream.writer.write_eof()
+            while (item := await read_frame(stream.reader)) is not None:
+                if item[0] == CONTROL:
+                    self.finished(inst, json.loads(item[1]))
+            stream.writer.close()
+
+        task = asyncio.create_task(drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        inst = self.get(exec_id)
+        if not inst.running:
+            raise Conflict(f"Exec {exec_id} is not running")
+        await self.runtime.resize(inst.container_id, exec_id, height, width)

@@ -1,0 +1,171 @@
+"""`GET /containers/json`: Docker's summary objects, filters and status words."""
+
+import time
+from typing import Any
+
+from daemon.containers.state import Status
+from daemon.containers.store import Container
+from daemon.errors import InvalidParameter
+from daemon.runtime.logfile import parse_timestamp
+
+FILTERS = {"status", "name", "id", "label", "exited", "ancestor", "before", "since", "network", "volume",
+           "health", "isolation", "publish", "expose", "is-task"}  # fmt: skip
+STATUSES = {s.value for s in Status}
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration, which docker ps uses."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(c: Container, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    state = c.state
+    status = c.status
+    if status in (Status.RUNNING, Status.PAUSED):
+        up = human_duration(now - parse_timestamp(state["StartedAt"]) / 1e9)
+        return f"Up {up}" + (" (Paused)" if status == Status.PAUSED else "")
+    if status == Status.RESTARTING:
+        return "Restarting"
+    if status == Status.REMOVING:
+        return "Removal In Progress"
+    if status == Status.DEAD:
+        return "Dead"
+    if status == Status.EXITED or parse_timestamp(state["FinishedAt"]):
+        ago = human_duration(now - parse_timestamp(state["FinishedAt"]) / 1e9)
+        return f"Exited ({state['ExitCode']}) {ago} ago"
+    return "Created"
+
+
+def command_line(c: Container) -> str:
+    return " ".join([c.data["Path"], *c.data["Args"]]).strip()
+
+
+def summary(c: Container, size_rw: int | None = None) -> dict[str, Any]:
+    mode = c.host_config.get("NetworkMode", "bridge")
+    out: dict[str, Any] = {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.config.get("Image", ""),
+        "ImageID": c.data["Image"],
+        "Command": command_line(c),
+        "Created": parse_timestamp(c.data["Created"]) // 1_000_000_000,
+        "Ports": [],
+        "Labels": c.config.get("Labels") or {},
+        "State": c.status.value,
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": c.data["NetworkSettings"].get("Networks", {})},
+        "Mounts": c.data.get("Mounts") or [],
+    }
+    if size_rw is not None:
+        out["SizeRw"] = size_rw
+        out["SizeRootFs"] = size_rw
+    return out
+
+
+def _label_ok(c: Container, wanted: str) -> bool:
+    labels = c.config.get("Labels") or {}
+    key, sep, value = wanted.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+def matches(c: Container, filters: dict[str, list[str]], image_ids: dict[str, str]) -> bool:
+    for key in filters:
+        if key not in FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    checks = {
+        "status": lambda v: c.status.value == v,
+        "name": lambda v: v.lstrip("/") in c.name or _name_regex(c.name, v),
+        "id": lambda v: c.id.startswith(v),
+        "label": lambda v: _label_ok(c, v),
+        "exited": lambda v: c.status == Status.EXITED and str(c.state["ExitCode"]) == v,
+        "ancestor": lambda v: c.config.get("Image") == v or c.data["Image"] == image_ids.get(v, "-")
+        or c.data["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:")),
+        "network": lambda v: v in c.data["NetworkSettings"].get("Networks", {}),
+    }
+    for key, values in filters.items():
+        if key == "status":
+            for v in values:
+                if v not in STATUSES:
+                    raise InvalidParameter(f"invalid filter 'status={v}'")
+        if key == "label":
+            if not all(_label_ok(c, v) for v in values):
+                return False
+            continue
+        check = checks.get(key)
+        if check and values and not any(check(v) for v in values):
+            return False
+    return True
+
+
+def _name_regex(name: str, pattern: str) -> bool:
+    import re
+
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return False
+
+
+def matches_prune_filters(c: Container, filters: dict[str, list[str]]) -> bool:
+    for value in filters.get("label", []):
+        if not _label_ok(c, value):
+            return False
+    for value in filters.get("label!", []):
+        if _label_ok(c, value):
+            return False
+    for value in filters.get("until", []):
+        try:
+            until = float(value)
+        except ValueError as e:
+            raise InvalidParameter(f"invalid filter 'until={value}'") from e
+        if parse_timestamp(c.data["Created"]) / 1e9 >= until:
+            return False
+    return True
+
+
+def select(
+    containers: list[Container], all_: bool, limit: int | None, filters: dict[str, list[str]],
+    image_ids: dict[str, str],
+) -> list[Container]:
+    chosen = sorted(containers, key=lambda c: c.data["Created"], reverse=True)
+    if not all_ and not (limit and limit > 0) and "status" not in filters and "exited" not in filters:
+        chosen = [c for c in chosen if c.running]
+    for key in ("before", "since"):
+        for ref in filters.get(key, []):
+            anchor = next((c for c in containers if c.id.startswith(ref) or c.name == ref.lstrip("/")), None)
+            if anchor is None:
+                raise InvalidParameter(f"No such container: {ref}")
+            if key == "before":
+                chosen = [c for c in chosen if c.data["Created"] < anchor.data["Created"]]
+            else:
+                chosen = [c for c in chosen if c.data["Created"] > anchor.data["Created"]]
+    rest = {k: v for k, v in filters.items() if k not in ("before", "since")}
+    chosen = [c for c in chosen if matches(c, rest, image_ids)]
+    if limit and limit > 0:
+        chosen = chosen[:limit]
+    return chosen

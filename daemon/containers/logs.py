@@ -1,0 +1,104 @@
+"""Reading a json-file log: since/until/tail filtering, and following while the container runs."""
+
+import asyncio
+import json
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from daemon.runtime.logfile import parse_timestamp
+
+FOLLOW_POLL = 0.05
+
+
+@dataclass
+class LogEntry:
+    stream: str
+    data: bytes
+    time: str
+
+
+@dataclass
+class LogQuery:
+    stdout: bool = True
+    stderr: bool = True
+    since_ns: int = 0
+    until_ns: int = 0
+    tail: int | None = None  # None: all
+    follow: bool = False
+
+
+def parse_time_arg(value: str | None) -> int:
+    """Docker's since/until: Unix seconds with an optional fraction ("1700000000.5") -> ns; 0 if unset."""
+    if not value:
+        return 0
+    seconds, _, frac = value.partition(".")
+    try:
+        return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9])
+    except ValueError:
+        return parse_timestamp(value)
+
+
+def _decode(line: bytes) -> LogEntry | None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    return LogEntry(obj.get("stream", "stdout"), obj.get("log", "").encode(), obj.get("time", ""))
+
+
+def _wanted(entry: LogEntry, q: LogQuery) -> bool:
+    if entry.stream == "stdout" and not q.stdout or entry.stream == "stderr" and not q.stderr:
+        return False
+    if q.since_ns or q.until_ns:
+        t = parse_timestamp(entry.time)
+        if q.since_ns and t < q.since_ns:
+            return False
+        if q.until_ns and t > q.until_ns:
+            return False
+    return True
+
+
+async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> AsyncIterator[LogEntry]:
+    """What is in the file now (with tail), then, when following, new lines until the container stops."""
+    try:
+        f = await asyncio.to_thread(open, path, "rb")
+    except FileNotFoundError:
+        return
+    try:
+        existing = await asyncio.to_thread(f.read)
+        lines = existing.split(b"\n")
+        partial = lines.pop()  # a line being written right now
+        entries = (e for e in map(_decode, lines) if e is not None and _wanted(e, q))
+        selected = deque(entries, maxlen=q.tail) if q.tail is not None and q.tail >= 0 else list(entries)
+        for entry in selected:
+            yield entry
+        if not q.follow:
+            return
+        while True:
+            alive = running()
+            chunk = await asyncio.to_thread(f.read)
+            if chunk:
+                lines = (partial + chunk).split(b"\n")
+                partial = lines.pop()
+                for line in lines:
+                    entry = _decode(line)
+                    if entry is None or not _wanted(entry, q):
+                        continue
+                    if q.until_ns and parse_timestamp(entry.time) > q.until_ns:
+                        return
+                    yield entry
+            elif not alive:
+                return
+            else:
+                await asyncio.sleep(FOLLOW_POLL)
+    finally:
+        await asyncio.to_thread(f.close)
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

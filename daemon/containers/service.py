@@ -1,0 +1,594 @@
+"""The container life cycle: create, start, stop, kill, wait, remove, pause, rename, update.
+
+Owns the records and calls the runtime; knows nothing of HTTP.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal as signals
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+from daemon.containers import bind_specs
+from daemon.containers.model import parse_create
+from daemon.containers.names import random_name, valid_name
+from daemon.containers.record import network_settings, new_record
+from daemon.containers.state import (
+    ZERO_TIME,
+    Status,
+    check_pause,
+    check_remove,
+    check_running,
+    check_start,
+    check_unpause,
+)
+from daemon.containers.store import Container, ContainerStore
+from daemon.errors import Conflict, InvalidParameter, NotImplementedYet, NotModified, SystemError_
+from daemon.events.bus import EventBus
+from daemon.runtime import caps
+from daemon.runtime.cgroups import CgroupManager, Resources, validate
+from daemon.runtime.client import ExitInfo, Runtime, RuntimeFailure, ShimStream
+from daemon.runtime.logfile import timestamp
+from daemon.runtime.spec import MASKED_PATHS, READONLY_PATHS, BindMount, ContainerSpec, ProcessSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+KILL_WAIT = 30.0
+
+
+class ImageBackend(Protocol):
+    async def resolve(self, ref: str) -> Any: ...
+
+    def layer_dirs(self, image_id: str) -> list[str]: ...
+
+
+@dataclass
+class AttachRequest:
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    future: "asyncio.Future[ShimStream]"
+
+
+def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
+    """"KILL", "SIGKILL", "9" -> 9, with Docker's error for anything else."""
+    if value is None or value == "":
+        return default
+    text = str(value).strip().upper()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < 65:
+            return number
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        sig = getattr(signals.Signals, name, None) if hasattr(signals.Signals, name) else None
+        if sig is not None:
+            return int(sig)
+    raise InvalidParameter(f"Invalid signal: {value}")
+
+
+class ContainerService:
+    def __init__(
+        self, data_root: Path, runtime: Runtime, images: ImageBackend, events: EventBus, cgroups: CgroupManager,
+        cgroup_parent: str = "pydockerd",
+    ) -> None:
+        self.store = ContainerStore(data_root / "containers")
+        self.runtime = runtime
+        self.images = images
+        self.events = events
+        self.cgroups = cgroups
+        self.cgroup_parent = cgroup_parent
+        self.ncpu = os.cpu_count() or 1
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- start-up -------------------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Re-derive every container's state from the kernel and the shims (live restore)."""
+        for c in self.store.load():
+            c.pending_attaches = []
+            if not c.running:
+                continue
+            if self.runtime.shim_alive(c.id):
+                frozen = False
+                with contextlib.suppress(OSError):
+                    frozen = self.cgroups.is_frozen(self._cgroup(c))
+                c.state["Paused"] = frozen
+                c.state["Status"] = (Status.PAUSED if frozen else Status.RUNNING).value
+                self._watch(c)
+            else:
+                info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp())
+                await self._exited(c, info)
+
+    def usage(self, image_id: str) -> list[tuple[str, bool]]:
+        """Containers using an image: (id, running), for the image service's delete checks."""
+        return [(c.id, c.running) for c in self.store if c.data["Image"] == image_id]
+
+    # --- queries --------------------------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        return self.store.get(ref)
+
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+        c = self.get(ref)
+        data = dict(c.data)
+        if size:
+            data["SizeRw"] = self.size_rw(c)
+        return data
+
+    def size_rw(self, c: Container) -> int:
+        total = 0
+        for dirpath, _dirs, files in os.walk(c.dir / "rw" / "upper"):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+        return total
+
+    def all(self) -> list[Container]:
+        return list(self.store)
+
+    # --- create ---------------------------------------------------------------------------------
+
+    async def create(self, name: str | None, body: Any) -> dict[str, Any]:
+        req = parse_create(body)
+        hc = req.HostConfig_
+        hc_raw = (body or {}).get("HostConfig") or {}
+        if name:
+            if not valid_name(name):
+                raise InvalidParameter(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            name = name.lstrip("/")
+            owner = self.store.name_owner(name)
+            if owner:
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container "{owner}". '
+                    "You have to remove (or rename) that container to be able to reuse that name."
+                )
+        if not req.Image:
+            raise InvalidParameter("config.Image: field is required")  # Docker: "No command specified" later
+        self._check_host_config(hc_raw)
+        image = await self.images.resolve(req.Image)
+        lower = self.images.layer_dirs(image.id)
+        cid = secrets.token_hex(32)
+        name = name or random_name(self.store.names())
+        cdir = self.store.container_dir(cid)
+        record = new_record(cid, name, req, image.id, image.config, cdir, lower)
+        if not record["Path"]:
+            raise InvalidParameter("no command specified")
+        binds = bind_specs.parse_binds(hc.Binds if hc else None)
+        record["Mounts"] = [b.inspect() for b in binds]
+        c = Container(record, cdir)
+        try:
+            for sub in ("rw/upper", "rw/work"):
+                (cdir / sub).mkdir(parents=True, exist_ok=True)
+            self._write_etc_files(c)
+            self.store.save(c)  # the record last: a crash before it leaves a dir that load() removes
+        except BaseException:
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+        self.store.add(c)
+        self.events.publish("container", "create", cid, self._attrs(c))
+        return {"Id": cid, "Warnings": []}
+
+    def _check_host_config(self, hc: dict[str, Any]) -> None:
+        try:
+            validate(Resources.from_host_config(hc), self.ncpu)
+        except ValueError as e:
+            raise InvalidParameter(str(e)) from e
+        mode = hc.get("NetworkMode") or "default"
+        if mode not in ("default", "bridge", "none", "host"):
+            raise NotImplementedYet(f"network mode {mode!r} is not implemented yet (only none, host and default)")
+        try:
+            caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged")))
+        except ValueError as e:
+            raise InvalidParameter(str(e)) from e
+        for key in ("Dns", "ExtraHosts", "PortBindings", "Links", "VolumesFrom", "Devices", "Mounts", "Tmpfs"):
+            if hc.get(key):
+                raise NotImplementedYet(f"HostConfig.{key} is not implemented yet")
+
+    def _write_etc_files(self, c: Container) -> None:
+        hostname = c.config["Hostname"]
+        (c.dir / "hostname").write_text(hostname + "\n")
+        hosts = (
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+        )
+        if c.host_config["NetworkMode"] == "host":
+            with contextlib.suppress(OSError):
+                hosts = Path("/etc/hosts").read_text()
+        (c.dir / "hosts").write_text(hosts)
+        resolv = ""
+        if c.host_config["NetworkMode"] == "host":
+            with contextlib.suppress(OSError):
+                resolv = Path("/etc/resolv.conf").read_text()
+        (c.dir / "resolv.conf").write_text(resolv)
+
+    def _attrs(self, c: Container, **extra: str) -> dict[str, str]:
+        attrs = {"image": c.config.get("Image", ""), "name": c.name}
+        attrs.update({k: str(v) for k, v in (c.config.get("Labels") or {}).items()})
+        attrs.update(extra)
+        return attrs
+
+    def _cgroup(self, c: Container) -> str:
+        return f"{self.cgroup_parent}/{c.id}"
+
+    # --- start ----------------------------------------------------------------------------------
+
+    def _spec(self, c: Container) -> ContainerSpec:
+        hc, cfg = c.host_config, c.config
+        privileged = bool(hc.get("Privileged"))
+        security = hc.get("SecurityOpt") or []
+        mode = hc.get("NetworkMode") or "bridge"
+        size = hc.get("ConsoleSize") or [0, 0]
+        process = ProcessSpec(
+            args=[c.data["Path"], *c.data["Args"]],
+            env=list(cfg.get("Env") or []),
+            cwd=cfg.get("WorkingDir") or "/",
+            user=cfg.get("User") or "",
+            tty=bool(cfg.get("Tty")),
+            open_stdin=bool(cfg.get("OpenStdin")),
+            stdin_once=bool(cfg.get("StdinOnce")),
+            caps=caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged),
+            no_new_privs=any(s.replace(":", "=") in ("no-new-privileges", "no-new-privileges=true") for s in security),
+            privileged=privileged,
+        )
+        binds = bind_specs.parse_binds(hc.get("Binds"))
+        for b in binds:
+            bind_specs.ensure_source(b)
+        graph = c.data["GraphDriver"]["Data"]
+        return ContainerSpec(
+            id=c.id,
+            process=process,
+            lower_dirs=graph["LowerDir"].split(":"),
+            upper_dir=graph["UpperDir"],
+            work_dir=graph["WorkDir"],
+            hostname=cfg.get("Hostname") or "",
+            readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+            network_mode="host" if mode == "host" else "private",
+            mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
+            etc_files={
+                "/etc/hostname": c.data["HostnamePath"], "/etc/hosts": c.data["HostsPath"],
+                "/etc/resolv.conf": c.data["ResolvConfPath"],
+            },  # fmt: skip
+            cgroup_name=self._cgroup(c),
+            resources=hc,
+            masked_paths=[] if privileged else list(MASKED_PATHS),
+            readonly_paths=[] if privileged else list(READONLY_PATHS),
+            log_path=c.data["LogPath"],
+            tty_size=(size[0], size[1]) if size and size[0] and size[1] else None,
+        )
+
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        async with c.lock:
+            await self._start_locked(c)
+
+    async def _start_locked(self, c: Container) -> None:
+        check_start(c.status, c.id)
+        try:
+            pid = await self.runtime.create(self._spec(c))
+        except Exception as e:
+            self._fail_pending(c)
+            if not isinstance(e, RuntimeFailure | OSError):
+                log.exception("creating the container process failed")
+            await self._start_failed(c, str(e))
+            raise  # not reached: _start_failed raises
+        await self._connect_pending(c)
+        try:
+            await self.runtime.start(c.id)
+        except RuntimeFailure as e:
+            info = await self.runtime.wait(c.id)
+            self.runtime.cleanup(c.id)
+            await self._start_failed(c, str(e), info.exit_code)
+        c.state.update(
+            Status=Status.RUNNING.value, Running=True, Paused=False, Pid=pid, ExitCode=0, Error="",
+            OOMKilled=False, StartedAt=timestamp(), FinishedAt=ZERO_TIME,
+        )  # fmt: skip
+        self.store.save(c)
+        self.events.publish("container", "start", c.id, self._attrs(c))
+        self._watch(c)
+
+    async def _start_failed(self, c: Container, message: str, code: int | None = None) -> NoReturn:
+        """Docker's words for a runtime failure, the exit code the CLI derives from them, then raise."""
+        if code is None or code == 0:
+            if "executable file not found" in message or "no such file or directory" in message:
+                code = 127
+            elif "permission denied" in message:
+                code = 126
+            else:
+                code = 128
+        full = (
+            "failed to create task for container: failed to create shim task: OCI runtime create failed: "
+            f"unable to start container process: {message}: unknown"
+        )
+        c.state.update(ExitCode=code, Error=full)
+        self.store.save(c)
+        self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(code)))
+        self._resolve(c.exit_waiters, code)
+        if c.host_config.get("AutoRemove"):
+            await self._remove(c)
+        if code in (126, 127):
+            raise InvalidParameter(full)
+        raise SystemError_(full)
+
+    async def _connect_pending(self, c: Container) -> None:
+        pending, c.pending_attaches = c.pending_attaches, []
+        for req in pending:
+            if req.future.done():
+                continue
+            try:
+                stream = await self.runtime.attach(c.id, req.stdin, req.stdout, req.stderr)
+            except RuntimeFailure as e:
+                req.future.set_exception(e)
+            else:
+                req.future.set_result(stream)
+
+    def _fail_pending(self, c: Container) -> None:
+        pending, c.pending_attaches = c.pending_attaches, []
+        for req in pending:
+            if not req.future.done():
+                req.future.set_exception(RuntimeFailure("the container did not start"))
+
+    def _watch(self, c: Container) -> None:
+        async def monitor() -> None:
+            info = await self.runtime.wait(c.id)
+            await self._exited(c, info)
+
+        c.monitor = asyncio.create_task(monitor())
+
+    async def _exited(self, c: Container, info: ExitInfo) -> None:
+        if c.status == Status.PAUSED:
+            with contextlib.suppress(OSError):
+                self.cgroups.thaw(self._cgroup(c))
+        c.state.update(
+            Status=Status.EXITED.value, Running=False, Paused=False, Restarting=False, Pid=0,
+            ExitCode=info.exit_code, OOMKilled=info.oom_killed, FinishedAt=info.finished_at or timestamp(),
+        )  # fmt: skip
+        self.store.save(c)
+        self.runtime.cleanup(c.id)
+        if info.oom_killed:
+            self.events.publish("container", "oom", c.id, self._attrs(c))
+        self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(info.exit_code)))
+        self._resolve(c.exit_waiters, info.exit_code)
+        if c.host_config.get("AutoRemove") and c.id in {x.id for x in self.store}:
+            async with c.lock:
+                await self._remove(c)
+
+    @staticmethod
+    def _resolve(waiters: list[asyncio.Future[int]], code: int) -> None:
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(code)
+        waiters.clear()
+
+    # --- attach, wait ---------------------------------------------------------------------------
+
+    async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> tuple[Container, ShimStream | None]:
+        """A shim stream now if running; for a container not started yet, one when it starts."""
+        c = self.get(ref)
+        if c.status in (Status.RUNNING, Status.PAUSED):
+            return c, await self.runtime.attach(c.id, stdin, stdout, stderr)
+        if c.status in (Status.EXITED, Status.DEAD) and not c.config.get("OpenStdin"):
+            return c, None
+        fut: asyncio.Future[ShimStream] = asyncio.get_running_loop().create_future()
+        c.pending_attaches.append(AttachRequest(stdin, stdout, stderr, fut))
+        return c, await fut
+
+    async def wait(self, ref: str, condition: str) -> int:
+        c = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if condition == "removed":
+            c.removed_waiters.append(fut)
+        elif condition == "next-exit" or c.running:
+            c.exit_waiters.append(fut)
+        else:
+            return int(c.state["ExitCode"])
+        return await fut
+
+    def wait_future(self, ref: str, condition: str) -> "asyncio.Future[int]":
+        """Registers the wait at once (before the caller answers 200), the result comes later."""
+        c = self.get(ref)
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if condition == "removed":
+            c.removed_waiters.append(fut)
+        elif condition == "next-exit" or c.running:
+            c.exit_waiters.append(fut)
+        else:
+            fut.set_result(int(c.state["ExitCode"]))
+        return fut
+
+    # --- stop, kill, restart --------------------------------------------------------------------
+
+    async def kill(self, ref: str, signal: str | None) -> None:
+        c = self.get(ref)
+        sig = parse_signal(signal)
+        check_running(c.status, c.id)
+        self._signal(c, sig)
+        self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
+
+    def _signal(self, c: Container, sig: int) -> None:
+        self.runtime.signal(c.pid, sig)
+        if c.status == Status.PAUSED and sig == signals.SIGKILL:
+            with contextlib.suppress(OSError):
+                self.cgroups.thaw(self._cgroup(c))  # a frozen process dies only once thawed
+
+    async def stop(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        async with c.lock:
+            if not c.running:
+                raise NotModified("container already stopped")
+            await self._stop_locked(c, timeout, signal)
+
+    async def _stop_locked(self, c: Container, timeout: int | None, signal: str | None) -> None:
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
+        sig = parse_signal(signal or c.config.get("StopSignal"), signals.SIGTERM)
+        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        c.exit_waiters.append(exited)
+        self._signal(c, sig)
+        self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), None if timeout < 0 else timeout)
+        except TimeoutError:
+            self._signal(c, signals.SIGKILL)
+            self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(int(signals.SIGKILL))))
+            await asyncio.wait_for(exited, KILL_WAIT)
+        self.events.publish("container", "stop", c.id, self._attrs(c))
+
+    async def restart(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        async with c.lock:
+            if c.running:
+                await self._stop_locked(c, timeout, signal)
+                if c.monitor:
+                    await c.monitor
+            await self._start_locked(c)
+        self.events.publish("container", "restart", c.id, self._attrs(c))
+
+    # --- pause ----------------------------------------------------------------------------------
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        check_pause(c.status, c.id)
+        await asyncio.to_thread(self.cgroups.freeze, self._cgroup(c))
+        c.state.update(Status=Status.PAUSED.value, Paused=True)
+        self.store.save(c)
+        self.events.publish("container", "pause", c.id, self._attrs(c))
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        check_unpause(c.status, c.id)
+        await asyncio.to_thread(self.cgroups.thaw, self._cgroup(c))
+        c.state.update(Status=Status.RUNNING.value, Paused=False)
+        self.store.save(c)
+        self.events.publish("container", "unpause", c.id, self._attrs(c))
+
+    # --- remove, rename, update, prune ----------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool, volumes: bool) -> None:
+        c = self.get(ref)
+        async with c.lock:
+            check_remove(c.status, c.id, force)
+            if c.running:
+                exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+                c.exit_waiters.append(exited)
+                self._signal(c, signals.SIGKILL)
+                await asyncio.wait_for(exited, KILL_WAIT)
+                if c.host_config.get("AutoRemove"):
+                    return  # the exit handler removed it already
+            await self._remove(c)
+
+    async def _remove(self, c: Container) -> None:
+        if self.store.find(c.id) is None:
+            return
+        previous = c.status
+        c.state["Status"] = Status.REMOVING.value
+        self.store.discard(c)
+        self._fail_pending(c)
+        try:
+            self.runtime.cleanup(c.id)
+            await asyncio.to_thread(shutil.rmtree, c.dir, True)
+        except BaseException:
+            c.state["Status"] = previous.value
+            self.store.add(c)
+            raise
+        self.events.publish("container", "destroy", c.id, self._attrs(c))
+        self._resolve(c.removed_waiters, int(c.state.get("ExitCode") or 0))
+        self._resolve(c.exit_waiters, int(c.state.get("ExitCode") or 0))
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        new = new_name.lstrip("/")
+        if not new or not valid_name(new):
+            raise InvalidParameter(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if new == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        owner = self.store.name_owner(new)
+        if owner:
+            raise Conflict(
+                f'Conflict. The container name "/{new}" is already in use by container "{owner}". '
+                "You have to remove (or rename) that container to be able to reuse that name."
+            )
+        old = c.name
+        self.store.rename(c, new)
+        self.store.save(c)
+        self.events.publish("container", "rename", c.id, self._attrs(c, oldName="/" + old))
+
+    async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        c = self.get(ref)
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid update body")
+        keys = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
+                "CpusetCpus", "CpusetMems", "PidsLimit")  # fmt: skip
+        changes = {k: body[k] for k in keys if k in body and body[k] not in (None,)}
+        merged = {**c.host_config, **changes}
+        if "NanoCpus" in changes and changes["NanoCpus"]:
+            merged["CpuQuota"], merged["CpuPeriod"] = 0, 0
+        if changes.get("Memory") and "MemorySwap" not in changes and c.host_config.get("MemorySwap", 0) > 0:
+            merged["MemorySwap"] = 0  # let the limit follow the new memory, as Docker does
+        try:
+            resources = Resources.from_host_config(merged)
+            validate(resources, self.ncpu)
+        except ValueError as e:
+            raise InvalidParameter(str(e)) from e
+        if c.running:
+            try:
+                await asyncio.to_thread(self.cgroups.update, self._cgroup(c), resources)
+            except (OSError, ValueError) as e:
+                raise InvalidParameter(f"Cannot update container {c.id}: {e}") from e
+        c.host_config.update({k: merged[k] for k in keys if k in merged})
+        if isinstance(body.get("RestartPolicy"), dict):
+            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+        self.store.save(c)
+        self.events.publish("container", "update", c.id, self._attrs(c))
+        return {"Warnings": []}
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        from daemon.containers.listing import matches_prune_filters
+
+        deleted, reclaimed = [], 0
+        for c in self.all():
+            if c.running or not matches_prune_filters(c, filters):
+                continue
+            size = self.size_rw(c)
+            async with c.lock:
+                await self._remove(c)
+            deleted.append(c.id)
+            reclaimed += size
+        self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # --- resize, top ----------------------------------------------------------------------------
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        check_running(c.status, c.id)
+        if c.config.get("Tty"):
+            await self.runtime.resize(c.id, None, height, width)
+
+    async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
+        from daemon.containers.top import top
+
+        c = self.get(ref)
+        check_running(c.status, c.id)
+        pids = await asyncio.to_thread(self.cgroups.pids, self._cgroup(c))
+        return await top(pids, ps_args)
+
+    def network_settings_for(self, mode: str) -> dict[str, Any]:
+        return network_settings(mode)
+
+    def uptime_seconds(self, c: Container) -> float:
+        from daemon.runtime.logfile import parse_timestamp
+
+        return max(0.0, time.time() - parse_timestamp(c.state["StartedAt"]) / 1e9)

@@ -1,0 +1,132 @@
+"""Container records on disk: <data root>/containers/<id>/config.v2.json, written atomically."""
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from daemon.containers.state import Status
+from daemon.errors import no_such_container
+from daemon.store.atomic import read_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+RECORD = "config.v2.json"
+
+
+class Container:
+    """One container's record plus what lives only while the daemon runs (locks, waiters)."""
+
+    def __init__(self, data: dict[str, Any], cdir: Path) -> None:
+        self.data = data
+        self.dir = cdir
+        self.lock = asyncio.Lock()
+        self.exit_waiters: list[asyncio.Future[int]] = []
+        self.removed_waiters: list[asyncio.Future[int]] = []
+        self.pending_attaches: list[Any] = []
+        self.monitor: asyncio.Task[None] | None = None
+
+    @property
+    def id(self) -> str:
+        return str(self.data["Id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.data["Name"]).lstrip("/")
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.data["State"]  # type: ignore[no-any-return]
+
+    @property
+    def status(self) -> Status:
+        return Status(self.state["Status"])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.data["Config"]  # type: ignore[no-any-return]
+
+    @property
+    def host_config(self) -> dict[str, Any]:
+        return self.data["HostConfig"]  # type: ignore[no-any-return]
+
+    @property
+    def pid(self) -> int:
+        return int(self.state.get("Pid") or 0)
+
+    @property
+    def running(self) -> bool:
+        return self.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+
+
+class ContainerStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._by_id: dict[str, Container] = {}
+        self._by_name: dict[str, str] = {}
+
+    def load(self) -> list[Container]:
+        for cdir in sorted(self.root.iterdir()):
+            try:
+                data = read_json(cdir / RECORD)
+            except (OSError, ValueError):
+                # a directory without a record is what a crash during create leaves: remove it
+                log.warning("removing incomplete container directory %s", cdir)
+                shutil.rmtree(cdir, ignore_errors=True)
+                continue
+            self.add(Container(data, cdir))
+        return list(self._by_id.values())
+
+    def container_dir(self, cid: str) -> Path:
+        return self.root / cid
+
+    def add(self, c: Container) -> None:
+        self._by_id[c.id] = c
+        self._by_name[c.name] = c.id
+
+    def save(self, c: Container) -> None:
+        write_json_atomic(c.dir / RECORD, c.data)
+
+    def discard(self, c: Container) -> None:
+        self._by_id.pop(c.id, None)
+        if self._by_name.get(c.name) == c.id:
+            del self._by_name[c.name]
+
+    def rename(self, c: Container, new: str) -> None:
+        self._by_name.pop(c.name, None)
+        c.data["Name"] = "/" + new
+        self._by_name[new] = c.id
+
+    def name_owner(self, name: str) -> str | None:
+        return self._by_name.get(name.lstrip("/"))
+
+    def names(self) -> set[str]:
+        return set(self._by_name)
+
+    def __iter__(self) -> Iterator[Container]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def find(self, ref: str) -> Container | None:
+        """Docker's lookup order: full ID, exact name, then a unique ID prefix."""
+        if ref in self._by_id:
+            return self._by_id[ref]
+        cid = self._by_name.get(ref.lstrip("/"))
+        if cid:
+            return self._by_id[cid]
+        if ref:
+            matches = [c for i, c in self._by_id.items() if i.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    def get(self, ref: str) -> Container:
+        c = self.find(ref)
+        if c is None:
+            raise no_such_container(ref)
+        return c

@@ -1,0 +1,104 @@
+"""The Daemon: builds the services from a config, restores state, serves the API until stopped."""
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import socket
+from pathlib import Path
+
+from aiohttp import web
+
+from daemon.api.app import Services, build_app
+from daemon.config import DaemonConfig
+from daemon.containers.execs import ExecService
+from daemon.containers.service import ContainerService
+from daemon.events.bus import EventBus
+from daemon.images.service import ImageService
+from daemon.runtime.cgroups import detect
+from daemon.runtime.client import Runtime
+from daemon.system import SystemService
+
+log = logging.getLogger("pydockerd")
+
+SD_LISTEN_FDS_START = 3
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        for d in (config.data_root, config.exec_root):
+            d.mkdir(parents=True, exist_ok=True, mode=0o711)
+        self.events = EventBus()
+        self.cgroups = detect()
+        self.runtime = Runtime(config.exec_root)
+        self.images = ImageService(config.data_root, self.events)
+        self.containers = ContainerService(
+            config.data_root, self.runtime, self.images, self.events, self.cgroups, config.cgroup_parent
+        )
+        self.images.set_usage_checker(self.containers.usage)
+        self.execs = ExecService(self.containers, self.runtime, self.events)
+        self.system = SystemService(self.containers, self.images, self.cgroups, config.data_root, config.exec_root)
+        self.services = Services(
+            system=self.system, containers=self.containers, images=self.images, execs=self.execs, events=self.events
+        )
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        await self.containers.restore()
+        app = build_app(self.services)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        sites = [web.SockSite(runner, sock, shutdown_timeout=1.0) for sock in self._listeners()]
+        for site in sites:
+            await site.start()
+        log.info("pydockerd serving on %s", ", ".join(self.config.hosts))
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def _listeners(self) -> list[socket.socket]:
+        socks = []
+        for host in self.config.hosts:
+            if host.startswith("fd://"):
+                socks.extend(systemd_sockets())
+            elif host.startswith("unix://"):
+                socks.append(self._unix_socket(host[len("unix://"):]))
+            else:
+                raise SystemExit(f"pydockerd: unsupported host {host!r} (use unix:///path or fd://)")
+        if not socks:
+            raise SystemExit("pydockerd: no sockets to listen on")
+        return socks
+
+    def _unix_socket(self, path: str) -> socket.socket:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+        if self.config.group:
+            gid = int(self.config.group) if self.config.group.isdigit() else grp.getgrnam(self.config.group).gr_gid
+            os.chown(path, 0, gid)
+            os.chmod(path, 0o660)
+        else:
+            os.chmod(path, 0o660)
+        sock.listen(1024)
+        sock.setblocking(False)
+        return sock
+
+
+def systemd_sockets() -> list[socket.socket]:
+    """Sockets passed by systemd socket activation (LISTEN_PID/LISTEN_FDS)."""
+    if os.environ.get("LISTEN_PID") not in (None, str(os.getpid())):
+        return []
+    count = int(os.environ.get("LISTEN_FDS", "0") or 0)
+    socks = []
+    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
+        os.set_inheritable(fd, False)
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        socks.append(sock)
+    for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(var, None)
+    return socks

@@ -1,0 +1,111 @@
+"""`/version` and `/info`: real figures about this daemon and its host."""
+
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from daemon import __version__
+from daemon.api.common import API_VERSION, MIN_API_VERSION
+from daemon.containers.service import ContainerService
+from daemon.containers.state import Status
+from daemon.runtime.cgroups import CgroupManager
+
+GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def _os_release() -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                out[key] = value.strip().strip('"')
+    except OSError:
+        pass
+    return out
+
+
+def _mem_total() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class SystemService:
+    def __init__(
+        self, containers: ContainerService, images: Any, cgroups: CgroupManager, data_root: Path, exec_root: Path,
+    ) -> None:
+        self.containers = containers
+        self.images = images
+        self.cgroups = cgroups
+        self.data_root = data_root
+        self.exec_root = exec_root
+        self.started = time.time()
+
+    def version(self) -> dict[str, Any]:
+        uname = platform.uname()
+        arch = GOARCH.get(uname.machine, uname.machine)
+        return {
+            "Platform": {"Name": "pydockerd"},
+            "Components": [{"Name": "Engine", "Version": __version__, "Details": {
+                "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
+                "KernelVersion": uname.release, "PythonVersion": platform.python_version()}}],
+            "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "", "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": arch,
+            "KernelVersion": uname.release, "BuildTime": "",
+        }  # fmt: skip
+
+    def info(self) -> dict[str, Any]:
+        all_ = self.containers.all()
+        running = sum(1 for c in all_ if c.status == Status.RUNNING)
+        paused = sum(1 for c in all_ if c.status == Status.PAUSED)
+        uname = platform.uname()
+        release = _os_release()
+        return {
+            "ID": self._daemon_id(),
+            "Containers": len(all_), "ContainersRunning": running, "ContainersPaused": paused,
+            "ContainersStopped": len(all_) - running - paused,
+            "Images": self.images.count(),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": None,
+                        "Log": ["json-file"]},
+            "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+            "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
+            "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
+            "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs", "CgroupVersion": str(self.cgroups.version),
+            "NEventsListener": 0, "KernelVersion": uname.release,
+            "OperatingSystem": release.get("PRETTY_NAME", "Linux"), "OSVersion": release.get("VERSION_ID", ""),
+            "OSType": "linux", "Architecture": uname.machine, "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+            "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "DockerRootDir": str(self.data_root),
+            "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False,
+            "ServerVersion": __version__, "Runtimes": {"pydockerd": {"path": "daemon.runtime.shim"}},
+            "DefaultRuntime": "pydockerd", "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False,
+                                                    "NodeID": "", "NodeAddr": "", "Error": "", "RemoteManagers": None},
+            "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "SecurityOptions": ["name=cgroupns"]
+            if os.path.exists("/proc/self/ns/cgroup") else [],
+            "Warnings": None,
+        }  # fmt: skip
+
+    def _daemon_id(self) -> str:
+        path = self.data_root / "engine-id"
+        try:
+            return path.read_text().strip()
+        except OSError:
+            import uuid
+
+            from daemon.store.atomic import write_bytes_atomic
+
+            value = str(uuid.uuid4())
+            write_bytes_atomic(path, value.encode())
+            return value
