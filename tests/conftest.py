@@ -1,0 +1,194 @@
+"""Shared fixtures: a real pydockerd on a temporary socket, with a busybox image imported into it."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKER_CLI = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if is_root():
+        return
+    skip = pytest.mark.skip(reason="needs root")
+    for item in items:
+        if "root" in item.keywords or "integration" in item.keywords:
+            item.add_marker(skip)
+
+
+def unix_request(sock_path: str, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    """A minimal HTTP/1.1 client over a unix socket (Connection: close), for tests and fixtures."""
+    import http.client
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(sock_path)
+            self.sock = s
+
+    conn = Conn("localhost", timeout=timeout)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+
+@dataclass
+class RunningDaemon:
+    root: Path
+    sock: str
+    proc: subprocess.Popen[bytes]
+    data_root: Path
+    exec_root: Path
+    pidfile: Path
+    cgroup_parent: str
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    def api(self, method: str, path: str, body: object = None, raw: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, object]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        hdrs = dict(headers or {})
+        if body is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        status, _h, out = unix_request(self.sock, method, path, data, hdrs)
+        try:
+            return status, json.loads(out) if out.strip() else None
+        except ValueError:
+            return status, out
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60,
+               check: bool = False) -> subprocess.CompletedProcess[bytes]:
+        env = {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CLI_HINTS": "false"}
+        return subprocess.run([DOCKER_CLI, *args], input=input, capture_output=True, env=env,
+                              timeout=timeout, check=check)
+
+    def start(self) -> None:
+        self.proc = start_daemon_process(self)
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
+    log = open(d.root / "daemon.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon.cli", "-H", d.host, "--data-root", str(d.data_root),
+         "--exec-root", str(d.exec_root), "--pidfile", str(d.pidfile), "--cgroup-parent", d.cgroup_parent,
+         "--log-level", "debug"],
+        cwd=REPO, stdout=log, stderr=log, start_new_session=True,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pydockerd exited: {(d.root / 'daemon.log').read_text()[-3000:]}")
+        try:
+            if unix_request(d.sock, "GET", "/_ping", timeout=2)[0] == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("pydockerd did not answer /_ping within 30 s")
+
+
+def new_daemon(tmp: Path) -> RunningDaemon:
+    d = RunningDaemon(
+        root=tmp, sock=str(tmp / "pyd.sock"), proc=None,  # type: ignore[arg-type]
+        data_root=tmp / "data", exec_root=tmp / "exec", pidfile=tmp / "pyd.pid",
+        cgroup_parent=f"pydockerd-test-{os.getpid()}-{tmp.name[-6:]}",
+    )
+    d.start()
+    return d
+
+
+def import_busybox(d: RunningDaemon, repo: str = "busybox", tag: str = "latest") -> str:
+    from daemon.tools.busybox_rootfs import build_rootfs_tar
+
+    tar = d.root / "busybox-rootfs.tar"
+    if not tar.exists():
+        build_rootfs_tar(tar)
+    changes = "&".join(f"changes={c}" for c in ["CMD%20%5B%22sh%22%5D"])
+    status, _h, out = unix_request(
+        d.sock, "POST", f"/v1.47/images/create?fromSrc=-&repo={repo}&tag={tag}&{changes}", tar.read_bytes(),
+        {"Content-Type": "application/x-tar"},
+    )
+    assert status == 200, out
+    last = [json.loads(line) for line in out.splitlines() if line.strip()][-1]
+    assert "status" in last, out
+    return str(last["status"])
+
+
+def stop_daemon(d: RunningDaemon) -> None:
+    # remove every container first so no shim, mount or cgroup outlives the test run
+    try:
+        status, listing = d.api("GET", "/containers/json?all=1")
+        if status == 200 and isinstance(listing, list):
+            for c in listing:
+                d.api("DELETE", f"/containers/{c['Id']}?force=1")
+    except OSError:
+        pass
+    d.kill()
+    subprocess.run(["pkill", "-KILL", "-f", f"daemon.runtime.shim {d.exec_root}"], check=False)
+    from daemon.runtime.cgroups import detect
+
+    try:
+        detect().remove(d.cgroup_parent)
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def daemon() -> Iterator[RunningDaemon]:
+    if not is_root():
+        pytest.skip("needs root")
+    tmp = Path(tempfile.mkdtemp(prefix="pydockerd-test-"))
+    d = new_daemon(tmp)
+    try:
+        import_busybox(d)
+        yield d
+    finally:
+        stop_daemon(d)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_daemon() -> Iterator[RunningDaemon]:
+    """A daemon of the test's own, for tests that kill or restart it (short path: unix sockets)."""
+    if not is_root():
+        pytest.skip("needs root")
+    tmp = Path(tempfile.mkdtemp(prefix="pyd-"))
+    d = new_daemon(tmp)
+    try:
+        import_busybox(d)
+        yield d
+    finally:
+        stop_daemon(d)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""Unit tests of the runtime's pure helpers: paths, users, capabilities, specs, log files."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from daemon.runtime import caps
+from daemon.runtime.logfile import JsonLogWriter, parse_timestamp, timestamp
+from daemon.runtime.paths import secure_join
+from daemon.runtime.spec import BindMount, ContainerSpec, ProcessSpec
+from daemon.runtime.users import find_executable, resolve_user
+
+
+def test_secure_join_keeps_symlinks_inside_root(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    os.symlink("/etc", tmp_path / "abs")
+    os.symlink("../../../../etc", tmp_path / "rel")
+    assert secure_join(str(tmp_path), "/abs/passwd") == str(tmp_path / "etc" / "passwd")
+    assert secure_join(str(tmp_path), "/rel/passwd") == str(tmp_path / "etc" / "passwd")
+    assert secure_join(str(tmp_path), "/../../x") == str(tmp_path / "x")
+
+
+def test_secure_join_stops_symlink_loops(tmp_path: Path) -> None:
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    with pytest.raises(OSError):
+        secure_join(str(tmp_path), "/a/x")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/false\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\nwww:x:33:\nextra:x:500:www\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/tool").write_text("#!/bin/sh\n")
+    (tmp_path / "bin/tool").chmod(0o755)
+    (tmp_path / "bin/data").write_text("x")
+    return tmp_path
+
+
+def test_resolve_user_by_name_number_and_group(root: Path) -> None:
+    www = resolve_user("www", str(root))
+    assert (www.uid, www.gid, www.home, www.groups) == (33, 33, "/var/www", [33, 500])
+    assert (resolve_user("1000:1000", str(root)).uid, resolve_user("1000:1000", str(root)).gid) == (1000, 1000)
+    assert resolve_user("1000", str(root)).gid == 0
+    assert resolve_user("www:extra", str(root)).gid == 500
+    assert resolve_user("", str(root)).uid == 0
+    with pytest.raises(ValueError, match="unable to find user nosuch"):
+        resolve_user("nosuch", str(root))
+
+
+def test_find_executable_words_map_to_126_and_127(root: Path) -> None:
+    env = ["PATH=/usr/bin:/bin"]
+    assert find_executable("tool", env, str(root)) == "/bin/tool"
+    with pytest.raises(FileNotFoundError, match="executable file not found in \\$PATH"):
+        find_executable("missing", env, str(root))
+    with pytest.raises(FileNotFoundError, match="no such file or directory"):
+        find_executable("/no/such", env, str(root))
+    with pytest.raises(PermissionError, match="permission denied"):
+        find_executable("/bin/data", env, str(root))
+
+
+def test_caps_default_add_drop_and_privileged() -> None:
+    assert set(caps.resolve([], [], False)) == set(caps.DEFAULT_CAPS)
+    with_admin = caps.resolve(["NET_ADMIN"], ["chown", "CAP_KILL"], False)
+    assert "NET_ADMIN" in with_admin and "CHOWN" not in with_admin and "KILL" not in with_admin
+    assert caps.resolve(["NET_BIND_SERVICE"], ["ALL"], False) == ["NET_BIND_SERVICE"]
+    assert "SYS_ADMIN" in caps.resolve([], [], True)
+    with pytest.raises(ValueError, match="unknown capability"):
+        caps.resolve(["NOPE"], [], False)
+
+
+def test_spec_round_trips_through_json() -> None:
+    spec = ContainerSpec(
+        id="x", process=ProcessSpec(args=["sh"], env=["A=1"], tty=True), lower_dirs=["/l"], upper_dir="/u",
+        work_dir="/w", mounts=[BindMount("/a", "/b", True)], tty_size=(24, 80),
+    )
+    assert ContainerSpec.from_json(spec.to_json()) == spec
+
+
+def test_json_log_writer_splits_lines_and_keeps_partial(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    w = JsonLogWriter(str(path))
+    w.write("stdout", b"one\ntw")
+    w.write("stdout", b"o\n")
+    w.write("stderr", b"tail")
+    w.close()
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(e["stream"], e["log"]) for e in entries] == [("stdout", "one\n"), ("stdout", "two\n"), ("stderr", "tail")]
+    assert all(parse_timestamp(e["time"]) > 0 for e in entries)
+
+
+def test_timestamps_round_trip_with_nanoseconds() -> None:
+    assert parse_timestamp(timestamp(1_700_000_000_123_456_789)) == 1_700_000_000_123_456_789
+    assert parse_timestamp("0001-01-01T00:00:00Z") == 0
