@@ -1,0 +1,160 @@
+"""Parsing of option values the way the docker CLI reads them (references, env, volumes, ports)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+DEFAULT_DOMAIN = "docker.io"
+
+
+def split_reference(ref: str) -> tuple[str, str, str]:
+    """`name[:tag][@digest]` -> (name, tag, digest); a `:` before the last `/` is a registry port."""
+    name, _, digest = ref.partition("@")
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        return name[:colon], name[colon + 1 :], digest
+    return name, "", digest
+
+
+def normalize_name(name: str) -> str:
+    """`busybox` -> `docker.io/library/busybox` (reference.ParseNormalizedNamed)."""
+    first, sep, _ = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return name
+    if not sep:
+        return f"{DEFAULT_DOMAIN}/library/{name}"
+    return f"{DEFAULT_DOMAIN}/{name}"
+
+
+def familiar_name(name: str) -> str:
+    """The short form docker shows: `docker.io/library/busybox` -> `busybox`."""
+    prefix = f"{DEFAULT_DOMAIN}/"
+    if not name.startswith(prefix):
+        return name
+    rest = name[len(prefix) :]
+    if rest.startswith("library/") and rest.count("/") == 1:
+        return rest[len("library/") :]
+    return rest
+
+
+def familiar_reference(ref: str) -> str:
+    """`busybox` -> `busybox:latest` (FamiliarString(TagNameOnly(ref)))."""
+    name, tag, digest = split_reference(ref)
+    name = familiar_name(normalize_name(name))
+    if digest:
+        return f"{name}{':' + tag if tag else ''}@{digest}"
+    return f"{name}:{tag or 'latest'}"
+
+
+def pull_query(ref: str) -> dict[str, str]:
+    """Query of `POST /images/create` for a pull, as the docker CLI sends it."""
+    name, tag, digest = split_reference(ref)
+    return {"fromImage": normalize_name(name), "tag": digest or tag or "latest"}
+
+
+def parse_env(values: Iterable[str], environ: Mapping[str, str] | None = None) -> list[str]:
+    """`-e A=1` as is; `-e A` takes A from our environment and is dropped when unset."""
+    env = os.environ if environ is None else environ
+    out = []
+    for value in values:
+        if "=" in value:
+            if value.startswith("="):
+                raise ValueError(f"invalid environment variable: {value}")
+            out.append(value)
+        elif value in env:
+            out.append(f"{value}={env[value]}")
+    return out
+
+
+def parse_labels(values: Iterable[str]) -> dict[str, str]:
+    labels = {}
+    for value in values:
+        key, _, val = value.partition("=")
+        labels[key] = val
+    return labels
+
+
+def parse_volumes(values: Iterable[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """-v specs -> (HostConfig.Binds, Config.Volumes). A lone container path is an anonymous volume."""
+    binds: list[str] = []
+    volumes: dict[str, dict[str, Any]] = {}
+    for spec in values:
+        parts = spec.split(":")
+        if len(parts) == 1:
+            volumes[spec] = {}
+            continue
+        if len(parts) > 3:
+            raise ValueError(f"invalid spec: {spec}: too many colons")
+        if not parts[0] or not parts[1]:
+            raise ValueError(f"invalid spec: {spec}")
+        if parts[0].startswith("."):
+            # docker resolves relative bind sources against the client's working directory
+            parts[0] = os.path.abspath(parts[0])
+        binds.append(":".join(parts))
+    return binds, volumes
+
+
+def _port_range(text: str) -> list[int]:
+    low, _, high = text.partition("-")
+    first, last = int(low), int(high or low)
+    if not (0 < first <= last <= 65535):
+        raise ValueError(f"invalid port range: {text}")
+    return list(range(first, last + 1))
+
+
+def parse_ports(values: Iterable[str]) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
+    """-p `[ip:][hostPort:]containerPort[/proto]` -> (ExposedPorts, PortBindings)."""
+    exposed: dict[str, dict[str, Any]] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in values:
+        rest, _, proto = spec.rpartition("/") if "/" in spec else (spec, "", "tcp")
+        ip = ""
+        if rest.startswith("["):  # [v6 address]:host:container
+            end = rest.index("]")
+            ip, rest = rest[1:end], rest[end + 2 :]
+        parts = rest.split(":")
+        if len(parts) == 3:
+            ip, host, container = parts
+        elif len(parts) == 2:
+            host, container = parts
+        elif len(parts) == 1:
+            host, container = "", parts[0]
+        else:
+            raise ValueError(f"invalid port specification: {spec!r}")
+        try:
+            ports = _port_range(container)
+            hosts = _port_range(host) if host else []
+        except ValueError as e:
+            raise ValueError(f"invalid port specification: {spec!r}") from e
+        if hosts and len(hosts) != len(ports) and len(ports) != 1:
+            raise ValueError(f"invalid ranges specified for container and host Ports: {spec!r}")
+        for i, port in enumerate(ports):
+            key = f"{port}/{proto or 'tcp'}"
+            exposed[key] = {}
+            if len(hosts) == len(ports):
+                host_port = str(hosts[i])
+            elif hosts:
+                host_port = f"{hosts[0]}-{hosts[-1]}"
+            else:
+                host_port = ""
+            bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host_port})
+    return exposed, bindings
+
+
+def parse_restart(value: str) -> dict[str, Any]:
+    name, _, count = value.partition(":")
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise ValueError(f"invalid restart policy {name!r}")
+    if count and name != "on-failure":
+        raise ValueError(f"maximum retry count cannot be used with restart policy '{name}'")
+    return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
+
+
+def normalize_capability(cap: str) -> str:
+    """`net_admin` -> `CAP_NET_ADMIN`; `ALL` stays `ALL` (as the docker CLI sends them)."""
+    upper = cap.upper()
+    if upper == "ALL" or upper.startswith("CAP_"):
+        return upper
+    return "CAP_" + upper
