@@ -46,6 +46,7 @@ class Daemon:
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.containers.restore()
+        await self.runtime.ensure_launcher()
         app = build_app(self.services)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -57,6 +58,7 @@ class Daemon:
             await stop.wait()
         finally:
             await runner.cleanup()
+            await self.runtime.close()
 
     def _listeners(self) -> list[socket.socket]:
         socks = []

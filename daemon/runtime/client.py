@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.runtime import sockpath
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
 from daemon.store.atomic import read_json
 
@@ -44,17 +45,55 @@ class Runtime:
     def __init__(self, exec_root: Path) -> None:
         self.exec_root = exec_root
         self._reapers: set[asyncio.Task[Any]] = set()
+        self._launcher: asyncio.subprocess.Process | None = None
+        self._launcher_lock = asyncio.Lock()
 
-    def exec_dir(self, cid: str) -> Path:
-        return self.exec_root / "containers" / cid
+    @property
+    def launcher_socket(self) -> Path:
+        return self.exec_root / "launcher.sock"
 
-    async def create(self, spec: ContainerSpec) -> int:
-        """Start a shim that prepares the container up to execve; return the container's host PID."""
-        exec_dir = self.exec_dir(spec.id)
-        if exec_dir.exists():
-            shutil.rmtree(exec_dir)
-        exec_dir.mkdir(parents=True)
-        (exec_dir / "spec.json").write_text(spec.to_json())
+    async def ensure_launcher(self) -> bool:
+        """Start the shim launcher if it is not running; False when it cannot be had."""
+        async with self._launcher_lock:
+            if self._launcher is not None and self._launcher.returncode is None:
+                return True
+            self.exec_root.mkdir(parents=True, exist_ok=True)
+            with open(self.exec_root / "launcher.log", "ab") as errlog:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "daemon.runtime.launcher", str(self.launcher_socket),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=errlog,
+                )  # fmt: skip
+            assert proc.stdout is not None
+            try:
+                ready = await asyncio.wait_for(proc.stdout.readline(), SHIM_READY_TIMEOUT)
+            except TimeoutError:
+                ready = b""
+            if ready.strip() != b"ready":
+                log.warning("the shim launcher did not start; starting shims directly")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                return False
+            self._launcher = proc
+            return True
+
+    async def close(self) -> None:
+        if self._launcher is not None and self._launcher.returncode is None:
+            self._launcher.terminate()
+            await self._launcher.wait()
+
+    async def _spawn_shim(self, exec_dir: Path) -> bytes:
+        """The shim's one-line report; through the launcher when it runs, else a fresh interpreter."""
+        if await self.ensure_launcher():
+            try:
+                with sockpath.usable(self.launcher_socket) as path:
+                    reader, writer = await asyncio.open_unix_connection(path)
+                writer.write(f"{exec_dir}\n".encode())
+                await writer.drain()
+                line = await asyncio.wait_for(reader.readline(), SHIM_READY_TIMEOUT)
+                writer.close()
+                return line
+            except (OSError, TimeoutError) as e:
+                log.warning("shim launcher failed (%s); starting the shim directly", e)
         with open(exec_dir / "shim.log", "ab") as errlog:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "daemon.runtime.shim", str(exec_dir),
@@ -70,12 +109,24 @@ class Runtime:
         reaper = asyncio.create_task(proc.wait())  # the shim is our child until we exit: reap it
         self._reapers.add(reaper)
         reaper.add_done_callback(self._reapers.discard)
+        return line
+
+    def exec_dir(self, cid: str) -> Path:
+        return self.exec_root / "containers" / cid
+
+    async def create(self, spec: ContainerSpec) -> int:
+        """Start a shim that prepares the container up to execve; return the container's host PID."""
+        exec_dir = self.exec_dir(spec.id)
+        if exec_dir.exists():
+            shutil.rmtree(exec_dir)
+        exec_dir.mkdir(parents=True)
+        (exec_dir / "spec.json").write_text(spec.to_json())
+        line = await self._spawn_shim(exec_dir)
         try:
             report = json.loads(line) if line.strip() else {"error": "shim exited without a report"}
         except json.JSONDecodeError:
             report = {"error": f"shim said {line[:200]!r}"}
         if "error" in report:
-            await reaper
             self.cleanup(spec.id)
             raise RuntimeFailure(str(report["error"]))
         return int(report["pid"])
@@ -83,7 +134,8 @@ class Runtime:
     async def _connect(self, cid: str, request: dict[str, Any]) -> ShimStream:
         path = self.exec_dir(cid) / "shim.sock"
         try:
-            reader, writer = await asyncio.open_unix_connection(str(path), limit=1 << 20)
+            with sockpath.usable(path) as usable_path:
+                reader, writer = await asyncio.open_unix_connection(usable_path, limit=1 << 20)
         except OSError as e:
             raise RuntimeFailure(f"container {cid[:12]} has no running shim: {e.strerror}") from e
         writer.write(json.dumps(request).encode() + b"\n")

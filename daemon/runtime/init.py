@@ -40,10 +40,7 @@ class ContainerBody:
 
     def __call__(self, sync: socket.socket) -> None:
         spec = self.spec
-        _wait_for(sync, "continue")  # the shim has put us in the cgroup
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
-        if os.path.exists("/proc/self/ns/cgroup"):
-            flags |= linux.CLONE_NEWCGROUP
         if spec.network_mode != "host":
             flags |= linux.CLONE_NEWNET
         linux.unshare(flags)
@@ -61,6 +58,9 @@ class ContainerBody:
         cwd = spec.process.cwd or "/"
         os.makedirs(cwd, exist_ok=True)  # Docker creates a missing WorkingDir
         prep = prepare(spec.process, spec.hostname)
+        _wait_for(sync, "continue")  # the shim has put us in the cgroup: its namespace roots there
+        if os.path.exists("/proc/self/ns/cgroup"):
+            linux.unshare(linux.CLONE_NEWCGROUP)
         send_msg(sync, {"ready": True})
         _wait_for(sync, "go")
         finalize_and_exec(prep, spec.process, cwd)

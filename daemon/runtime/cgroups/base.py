@@ -11,6 +11,12 @@ from daemon.runtime.cgroups.resources import Resources
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
 
+# the devices a container may open (runc's defaults, as Docker uses them); mknod of any is allowed
+DEFAULT_DEVICE_RULES = (
+    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+)  # fmt: skip
+
 
 class CgroupManager(Protocol):
     """Manage cgroups named like "pydockerd/<container id>" below one root.
@@ -26,6 +32,9 @@ class CgroupManager(Protocol):
     def create(self, name: str, resources: Resources) -> None: ...
 
     def add_process(self, name: str, pid: int) -> None: ...
+
+    def restrict_devices(self, name: str, allow_all: bool) -> None:
+        """Docker's default device allow-list (v1 devices controller); v2 would need eBPF."""
 
     def update(self, name: str, resources: Resources) -> None: ...
 

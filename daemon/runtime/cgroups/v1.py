@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any
 
-from daemon.runtime.cgroups.base import DEFAULT_ROOT, empty_stats, require_controllers
+from daemon.runtime.cgroups.base import DEFAULT_DEVICE_RULES, DEFAULT_ROOT, empty_stats, require_controllers
 from daemon.runtime.cgroups.errors import CgroupError, InvalidLimit
 from daemon.runtime.cgroups.fs import (
     UNLIMITED_THRESHOLD,
@@ -115,6 +115,17 @@ class V1Manager:
             raise CgroupError(f"cgroup {name} does not exist", errno.ENOENT)
         require_controllers(resources, self.controllers, f"(cgroup v1 under {self.root})")
         self._apply(name, resources)
+
+    def restrict_devices(self, name: str, allow_all: bool) -> None:
+        d = self._dir("devices", name)
+        if d is None:
+            return
+        if allow_all:
+            write(os.path.join(d, "devices.allow"), "a", action=f"cannot allow devices in {d}")
+            return
+        write(os.path.join(d, "devices.deny"), "a", action=f"cannot deny devices in {d}")
+        for rule in DEFAULT_DEVICE_RULES:
+            write(os.path.join(d, "devices.allow"), rule, action=f"cannot allow device {rule} in {d}")
 
     def add_process(self, name: str, pid: int) -> None:
         for d in self._dirs(name):

@@ -102,6 +102,9 @@ class V2Manager:
             raise CgroupError(f"cgroup {name} does not exist", errno.ENOENT)
         self._apply(leaf, resources)
 
+    def restrict_devices(self, name: str, allow_all: bool) -> None:
+        """Not implemented on v2: it takes an eBPF program (BPF_CGROUP_DEVICE), a later issue."""
+
     def add_process(self, name: str, pid: int) -> None:
         leaf = self._path(name)
         action = f"cannot add process {pid} to cgroup {leaf}"
