@@ -10,8 +10,13 @@ import sys
 from daemon import __version__
 from daemon.config import DaemonConfig, load
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR,
-          "fatal": logging.CRITICAL}  # fmt: skip
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
 
 
 def _write_pidfile(cfg: DaemonConfig) -> None:
@@ -26,7 +31,9 @@ def _write_pidfile(cfg: DaemonConfig) -> None:
             except ProcessLookupError:
                 pass
             else:
-                raise SystemExit(f"pydockerd: pid file {path} names a running process ({other}): is a daemon running?")
+                raise SystemExit(
+                    f"pydockerd: pid file {path} names a running process ({other}): is a daemon running?"
+                )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{os.getpid()}\n")
 
@@ -51,7 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pydockerd version {__version__}")
         return
     logging.basicConfig(
-        level=LEVELS[cfg.log_level], stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=LEVELS[cfg.log_level],
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _write_pidfile(cfg)
     try:

@@ -20,14 +20,21 @@ class DaemonConfig:
 
 
 FILE_KEYS = {  # daemon.json key -> attribute
-    "hosts": "hosts", "data-root": "data_root", "exec-root": "exec_root", "pidfile": "pidfile",
-    "group": "group", "log-level": "log_level", "cgroup-parent": "cgroup_parent",
-}  # fmt: skip
+    "hosts": "hosts",
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "pidfile": "pidfile",
+    "group": "group",
+    "log-level": "log_level",
+    "cgroup-parent": "cgroup_parent",
+}
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pydockerd", description="A Docker-compatible container engine.")
-    p.add_argument("-H", "--host", action="append", dest="hosts", help="socket to listen on (unix:///path, fd://)")
+    p.add_argument(
+        "-H", "--host", action="append", dest="hosts", help="socket to listen on (unix:///path, fd://)"
+    )
     p.add_argument("--data-root", help="root of persistent state (default /var/lib/pydockerd)")
     p.add_argument("--exec-root", help="root of running-container state (default /var/run/pydockerd)")
     p.add_argument("-p", "--pidfile", help="path of the daemon's PID file (default /var/run/pydockerd.pid)")
@@ -47,13 +54,17 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
             data = json.load(f)
         unknown = set(data) - set(FILE_KEYS)
         if unknown:
-            raise SystemExit(f"pydockerd: unknown settings in {args.config_file}: {', '.join(sorted(unknown))}")
+            raise SystemExit(
+                f"pydockerd: unknown settings in {args.config_file}: {', '.join(sorted(unknown))}"
+            )
         for key, value in data.items():
             _set(cfg, FILE_KEYS[key], value)
         flags = {attr for attr in FILE_KEYS.values() if getattr(args, attr, None) is not None}
         clash = flags & {FILE_KEYS[k] for k in data}
         if clash:  # dockerd refuses a setting given both ways
-            raise SystemExit(f"pydockerd: settings given both as flags and in the config file: {sorted(clash)}")
+            raise SystemExit(
+                f"pydockerd: settings given both as flags and in the config file: {sorted(clash)}"
+            )
     for attr in FILE_KEYS.values():
         value = getattr(args, attr, None)
         if value is not None:

@@ -39,9 +39,15 @@ class Daemon:
         )
         self.images.set_usage_checker(self.containers.usage)
         self.execs = ExecService(self.containers, self.runtime, self.events)
-        self.system = SystemService(self.containers, self.images, self.cgroups, config.data_root, config.exec_root)
+        self.system = SystemService(
+            self.containers, self.images, self.cgroups, config.data_root, config.exec_root
+        )
         self.services = Services(
-            system=self.system, containers=self.containers, images=self.images, execs=self.execs, events=self.events
+            system=self.system,
+            containers=self.containers,
+            images=self.images,
+            execs=self.execs,
+            events=self.events,
         )
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -66,7 +72,7 @@ class Daemon:
             if host.startswith("fd://"):
                 socks.extend(systemd_sockets())
             elif host.startswith("unix://"):
-                socks.append(self._unix_socket(host[len("unix://"):]))
+                socks.append(self._unix_socket(host[len("unix://") :]))
             else:
                 raise SystemExit(f"pydockerd: unsupported host {host!r} (use unix:///path or fd://)")
         if not socks:
@@ -80,7 +86,11 @@ class Daemon:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(path)
         if self.config.group:
-            gid = int(self.config.group) if self.config.group.isdigit() else grp.getgrnam(self.config.group).gr_gid
+            gid = (
+                int(self.config.group)
+                if self.config.group.isdigit()
+                else grp.getgrnam(self.config.group).gr_gid
+            )
             os.chown(path, 0, gid)
             os.chmod(path, 0o660)
         else:

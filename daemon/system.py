@@ -40,7 +40,12 @@ def _mem_total() -> int:
 
 class SystemService:
     def __init__(
-        self, containers: ContainerService, images: Any, cgroups: CgroupManager, data_root: Path, exec_root: Path,
+        self,
+        containers: ContainerService,
+        images: Any,
+        cgroups: CgroupManager,
+        data_root: Path,
+        exec_root: Path,
     ) -> None:
         self.containers = containers
         self.images = images
@@ -54,13 +59,30 @@ class SystemService:
         arch = GOARCH.get(uname.machine, uname.machine)
         return {
             "Platform": {"Name": "pydockerd"},
-            "Components": [{"Name": "Engine", "Version": __version__, "Details": {
-                "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
-                "KernelVersion": uname.release, "PythonVersion": platform.python_version()}}],
-            "Version": __version__, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-            "GitCommit": "", "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": arch,
-            "KernelVersion": uname.release, "BuildTime": "",
-        }  # fmt: skip
+            "Components": [
+                {
+                    "Name": "Engine",
+                    "Version": __version__,
+                    "Details": {
+                        "ApiVersion": API_VERSION,
+                        "MinAPIVersion": MIN_API_VERSION,
+                        "Os": "linux",
+                        "Arch": arch,
+                        "KernelVersion": uname.release,
+                        "PythonVersion": platform.python_version(),
+                    },
+                }
+            ],
+            "Version": __version__,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": "python" + platform.python_version(),
+            "Os": "linux",
+            "Arch": arch,
+            "KernelVersion": uname.release,
+            "BuildTime": "",
+        }
 
     def info(self) -> dict[str, Any]:
         all_ = self.containers.all()
@@ -70,32 +92,66 @@ class SystemService:
         release = _os_release()
         return {
             "ID": self._daemon_id(),
-            "Containers": len(all_), "ContainersRunning": running, "ContainersPaused": paused,
+            "Containers": len(all_),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
             "ContainersStopped": len(all_) - running - paused,
             "Images": self.images.count(),
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": None,
-                        "Log": ["json-file"]},
-            "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-            "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
-            "Debug": False, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": False,
-            "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["host", "null"],
+                "Authorization": None,
+                "Log": ["json-file"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": True,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "Debug": False,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "OomKillDisable": False,
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs", "CgroupVersion": str(self.cgroups.version),
-            "NEventsListener": 0, "KernelVersion": uname.release,
-            "OperatingSystem": release.get("PRETTY_NAME", "Linux"), "OSVersion": release.get("VERSION_ID", ""),
-            "OSType": "linux", "Architecture": uname.machine, "IndexServerAddress": "https://index.docker.io/v1/",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": str(self.cgroups.version),
+            "NEventsListener": 0,
+            "KernelVersion": uname.release,
+            "OperatingSystem": release.get("PRETTY_NAME", "Linux"),
+            "OSVersion": release.get("VERSION_ID", ""),
+            "OSType": "linux",
+            "Architecture": uname.machine,
+            "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
-            "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "DockerRootDir": str(self.data_root),
-            "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False,
-            "ServerVersion": __version__, "Runtimes": {"pydockerd": {"path": "daemon.runtime.shim"}},
-            "DefaultRuntime": "pydockerd", "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False,
-                                                    "NodeID": "", "NodeAddr": "", "Error": "", "RemoteManagers": None},
-            "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "SecurityOptions": ["name=cgroupns"]
-            if os.path.exists("/proc/self/ns/cgroup") else [],
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(),
+            "DockerRootDir": str(self.data_root),
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": __version__,
+            "Runtimes": {"pydockerd": {"path": "daemon.runtime.shim"}},
+            "DefaultRuntime": "pydockerd",
+            "Swarm": {
+                "LocalNodeState": "inactive",
+                "ControlAvailable": False,
+                "NodeID": "",
+                "NodeAddr": "",
+                "Error": "",
+                "RemoteManagers": None,
+            },
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=cgroupns"] if os.path.exists("/proc/self/ns/cgroup") else [],
             "Warnings": None,
-        }  # fmt: skip
+        }
 
     def _daemon_id(self) -> str:
         path = self.data_root / "engine-id"

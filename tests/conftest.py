@@ -1,5 +1,6 @@
 """Shared fixtures: a real pydockerd on a temporary socket, with a busybox image imported into it."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,8 +33,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def unix_request(sock_path: str, method: str, path: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def unix_request(
+    sock_path: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, dict[str, str], bytes]:
     """A minimal HTTP/1.1 client over a unix socket (Connection: close), for tests and fixtures."""
     import http.client
 
@@ -66,8 +73,14 @@ class RunningDaemon:
     def host(self) -> str:
         return f"unix://{self.sock}"
 
-    def api(self, method: str, path: str, body: object = None, raw: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, object]:
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, object]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         hdrs = dict(headers or {})
         if body is not None:
@@ -78,11 +91,13 @@ class RunningDaemon:
         except ValueError:
             return status, out
 
-    def docker(self, *args: str, input: bytes | None = None, timeout: float = 60,
-               check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    def docker(
+        self, *args: str, input: bytes | None = None, timeout: float = 60, check: bool = False
+    ) -> subprocess.CompletedProcess[bytes]:
         env = {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CLI_HINTS": "false"}
-        return subprocess.run([DOCKER_CLI, *args], input=input, capture_output=True, env=env,
-                              timeout=timeout, check=check)
+        return subprocess.run(
+            [DOCKER_CLI, *args], input=input, capture_output=True, env=env, timeout=timeout, check=check
+        )
 
     def start(self) -> None:
         self.proc = start_daemon_process(self)
@@ -100,10 +115,27 @@ class RunningDaemon:
 def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
     log = open(d.root / "daemon.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", "-H", d.host, "--data-root", str(d.data_root),
-         "--exec-root", str(d.exec_root), "--pidfile", str(d.pidfile), "--cgroup-parent", d.cgroup_parent,
-         "--log-level", "debug"],
-        cwd=REPO, stdout=log, stderr=log, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "daemon.cli",
+            "-H",
+            d.host,
+            "--data-root",
+            str(d.data_root),
+            "--exec-root",
+            str(d.exec_root),
+            "--pidfile",
+            str(d.pidfile),
+            "--cgroup-parent",
+            d.cgroup_parent,
+            "--log-level",
+            "debug",
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -121,8 +153,12 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
 
 def new_daemon(tmp: Path) -> RunningDaemon:
     d = RunningDaemon(
-        root=tmp, sock=str(tmp / "pyd.sock"), proc=None,  # type: ignore[arg-type]
-        data_root=tmp / "data", exec_root=tmp / "exec", pidfile=tmp / "pyd.pid",
+        root=tmp,
+        sock=str(tmp / "pyd.sock"),
+        proc=None,  # type: ignore[arg-type]
+        data_root=tmp / "data",
+        exec_root=tmp / "exec",
+        pidfile=tmp / "pyd.pid",
         cgroup_parent=f"pydockerd-test-{os.getpid()}-{tmp.name[-6:]}",
     )
     d.start()
@@ -137,7 +173,10 @@ def import_busybox(d: RunningDaemon, repo: str = "busybox", tag: str = "latest")
         build_rootfs_tar(tar)
     changes = "&".join(f"changes={c}" for c in ["CMD%20%5B%22sh%22%5D"])
     status, _h, out = unix_request(
-        d.sock, "POST", f"/v1.47/images/create?fromSrc=-&repo={repo}&tag={tag}&{changes}", tar.read_bytes(),
+        d.sock,
+        "POST",
+        f"/v1.47/images/create?fromSrc=-&repo={repo}&tag={tag}&{changes}",
+        tar.read_bytes(),
         {"Content-Type": "application/x-tar"},
     )
     assert status == 200, out
@@ -159,10 +198,8 @@ def stop_daemon(d: RunningDaemon) -> None:
     subprocess.run(["pkill", "-KILL", "-f", f"daemon.runtime.shim {d.exec_root}"], check=False)
     from daemon.runtime.cgroups import detect
 
-    try:
+    with contextlib.suppress(OSError):
         detect().remove(d.cgroup_parent)
-    except OSError:
-        pass
 
 
 @pytest.fixture(scope="session")

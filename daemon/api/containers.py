@@ -20,7 +20,7 @@ from daemon.runtime.frames import HEADER
 def _service(request: web.Request) -> ContainerService:
     from daemon.api.app import SERVICES
 
-    return request.app[SERVICES].containers  # type: ignore[no-any-return]
+    return request.app[SERVICES].containers
 
 
 async def post_containers_create(request: web.Request) -> web.Response:
@@ -53,12 +53,16 @@ async def post_containers_start(request: web.Request) -> web.Response:
 
 
 async def post_containers_stop(request: web.Request) -> web.Response:
-    await _service(request).stop(request.match_info["id"], query_int(request, "t"), request.query.get("signal"))
+    await _service(request).stop(
+        request.match_info["id"], query_int(request, "t"), request.query.get("signal")
+    )
     return web.Response(status=204)
 
 
 async def post_containers_restart(request: web.Request) -> web.Response:
-    await _service(request).restart(request.match_info["id"], query_int(request, "t"), request.query.get("signal"))
+    await _service(request).restart(
+        request.match_info["id"], query_int(request, "t"), request.query.get("signal")
+    )
     return web.Response(status=204)
 
 
@@ -69,7 +73,9 @@ async def post_containers_kill(request: web.Request) -> web.Response:
 
 async def post_containers_wait(request: web.Request) -> web.StreamResponse:
     # headers at once, body when the condition is met: the docker CLI blocks until it sees the headers
-    fut = _service(request).wait_future(request.match_info["id"], request.query.get("condition", "not-running"))
+    fut = _service(request).wait_future(
+        request.match_info["id"], request.query.get("condition", "not-running")
+    )
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     code = await fut
@@ -79,7 +85,9 @@ async def post_containers_wait(request: web.Request) -> web.StreamResponse:
 
 
 async def delete_containers(request: web.Request) -> web.Response:
-    await _service(request).remove(request.match_info["id"], query_bool(request, "force"), query_bool(request, "v"))
+    await _service(request).remove(
+        request.match_info["id"], query_bool(request, "force"), query_bool(request, "v")
+    )
     return web.Response(status=204)
 
 
@@ -111,7 +119,9 @@ async def post_containers_resize(request: web.Request) -> web.Response:
 
 
 async def get_containers_top(request: web.Request) -> web.Response:
-    return json_response(await _service(request).top(request.match_info["id"], request.query.get("ps_args", "")))
+    return json_response(
+        await _service(request).top(request.match_info["id"], request.query.get("ps_args", ""))
+    )
 
 
 async def post_containers_prune(request: web.Request) -> web.Response:
@@ -122,18 +132,25 @@ async def get_containers_logs(request: web.Request) -> web.StreamResponse:
     svc = _service(request)
     c = svc.get(request.match_info["id"])
     q = LogQuery(
-        stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"),
-        since_ns=parse_time_arg(request.query.get("since")), until_ns=parse_time_arg(request.query.get("until")),
-        follow=query_bool(request, "follow"), tail=_tail(request.query.get("tail")),
-    )  # fmt: skip
+        stdout=query_bool(request, "stdout"),
+        stderr=query_bool(request, "stderr"),
+        since_ns=parse_time_arg(request.query.get("since")),
+        until_ns=parse_time_arg(request.query.get("until")),
+        follow=query_bool(request, "follow"),
+        tail=_tail(request.query.get("tail")),
+    )
     if not (q.stdout or q.stderr):
         raise InvalidParameter("Bad parameters: you must choose at least one stream")
     tty = bool(c.config.get("Tty"))
     timestamps = query_bool(request, "timestamps")
     resp = web.StreamResponse(status=200)
-    resp.content_type = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    resp.content_type = (
+        "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    )
     await resp.prepare(request)
-    async for entry in read_logs(c.data["LogPath"], q, lambda: c.running and svc.store.find(c.id) is not None):
+    async for entry in read_logs(
+        c.data["LogPath"], q, lambda: c.running and svc.store.find(c.id) is not None
+    ):
         payload = (entry.time.encode() + b" " + entry.data) if timestamps else entry.data
         if tty:
             await resp.write(payload)

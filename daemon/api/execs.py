@@ -13,7 +13,7 @@ from daemon.errors import InvalidParameter
 def _service(request: web.Request) -> ExecService:
     from daemon.api.app import SERVICES
 
-    return request.app[SERVICES].execs  # type: ignore[no-any-return]
+    return request.app[SERVICES].execs
 
 
 async def post_containers_exec(request: web.Request) -> web.Response:

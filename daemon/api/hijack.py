@@ -106,7 +106,7 @@ async def hijack(request: web.Request, multiplexed: bool) -> AsyncIterator[Hijac
     # bytes the client sent right after its request are still in aiohttp's payload parser
     with contextlib.suppress(Exception):
         leftover = request.content.read_nowait()
-    ours = HijackedProtocol(transport, protocol)  # type: ignore[arg-type]
+    ours = HijackedProtocol(transport, protocol)
     transport.set_protocol(ours)
     if transport.is_reading() is False:
         transport.resume_reading()

@@ -10,9 +10,14 @@ from daemon.api.common import API_VERSION, Routes, json_response, query_filters
 from daemon.errors import InvalidParameter
 
 PING_HEADERS = {
-    "Api-Version": API_VERSION, "Ostype": "linux", "Docker-Experimental": "false", "Builder-Version": "1",
-    "Swarm": "inactive", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
-}  # fmt: skip
+    "Api-Version": API_VERSION,
+    "Ostype": "linux",
+    "Docker-Experimental": "false",
+    "Builder-Version": "1",
+    "Swarm": "inactive",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
 
 
 def _services(request: web.Request) -> Any:

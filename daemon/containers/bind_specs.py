@@ -18,9 +18,13 @@ class Bind:
 
     def inspect(self) -> dict[str, Any]:
         return {
-            "Type": "bind", "Source": self.source, "Destination": self.destination, "Mode": self.mode,
-            "RW": not self.readonly, "Propagation": "rprivate",
-        }  # fmt: skip
+            "Type": "bind",
+            "Source": self.source,
+            "Destination": self.destination,
+            "Mode": self.mode,
+            "RW": not self.readonly,
+            "Propagation": "rprivate",
+        }
 
 
 def parse_bind(spec: str) -> Bind:
@@ -32,9 +36,15 @@ def parse_bind(spec: str) -> Bind:
     else:
         raise InvalidParameter(f"invalid volume specification: '{spec}'")
     if not destination.startswith("/"):
-        raise InvalidParameter(f"invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid mount path: '{destination}' mount path must be absolute")  # noqa: E501
+        raise InvalidParameter(
+            f"invalid volume specification: '{spec}': invalid mount config for type \"bind\": "
+            f"invalid mount path: '{destination}' mount path must be absolute"
+        )
     if destination == "/":
-        raise InvalidParameter(f"invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid specification: destination can't be '/'")  # noqa: E501
+        raise InvalidParameter(
+            f"invalid volume specification: '{spec}': invalid mount config for type \"bind\": "
+            "invalid specification: destination can't be '/'"
+        )
     flags = [m for m in mode.split(",") if m]
     if any(m not in MODES for m in flags):
         raise InvalidParameter(f"invalid mode: {mode}")

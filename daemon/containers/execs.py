@@ -47,14 +47,24 @@ class ExecInstance:
     def inspect(self) -> dict[str, Any]:
         b = self.body
         return {
-            "ID": self.id, "Running": self.running, "ExitCode": self.exit_code, "ProcessConfig": {
-                "tty": bool(b.Tty), "entrypoint": (b.Cmd or [""])[0], "arguments": (b.Cmd or [])[1:],
-                "privileged": bool(b.Privileged), "user": b.User or "",
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": bool(b.Tty),
+                "entrypoint": (b.Cmd or [""])[0],
+                "arguments": (b.Cmd or [])[1:],
+                "privileged": bool(b.Privileged),
+                "user": b.User or "",
             },
-            "OpenStdin": bool(b.AttachStdin), "OpenStderr": bool(b.AttachStderr),
-            "OpenStdout": bool(b.AttachStdout), "CanRemove": False, "ContainerID": self.container_id,
-            "DetachKeys": b.DetachKeys or "", "Pid": self.pid,
-        }  # fmt: skip
+            "OpenStdin": bool(b.AttachStdin),
+            "OpenStderr": bool(b.AttachStderr),
+            "OpenStdout": bool(b.AttachStdout),
+            "CanRemove": False,
+            "ContainerID": self.container_id,
+            "DetachKeys": b.DetachKeys or "",
+            "Pid": self.pid,
+        }
 
 
 class ExecService:
@@ -71,7 +81,9 @@ class ExecService:
             parsed = ExecBody.model_validate(body if isinstance(body, dict) else {})
         except ValidationError as e:
             err = e.errors()[0]
-            raise InvalidParameter(f"json: cannot unmarshal {err['msg']} into Go struct field ExecOptions.{err['loc'][0]}") from e
+            raise InvalidParameter(
+                f"json: cannot unmarshal {err['msg']} into Go struct field ExecOptions.{err['loc'][0]}"
+            ) from e
         if not parsed.Cmd:
             raise InvalidParameter("No exec command specified")
         check_exec(c.status, c.id)
@@ -80,8 +92,12 @@ class ExecService:
         exec_id = secrets.token_hex(32)
         self.execs[exec_id] = ExecInstance(exec_id, c.id, parsed)
         c.data["ExecIDs"] = [*(c.data.get("ExecIDs") or []), exec_id]
-        self.events.publish("container", f"exec_create: {' '.join(parsed.Cmd)}", c.id,
-                            self.containers._attrs(c, execID=exec_id))  # fmt: skip
+        self.events.publish(
+            "container",
+            f"exec_create: {' '.join(parsed.Cmd)}",
+            c.id,
+            self.containers._attrs(c, execID=exec_id),
+        )
         return {"Id": exec_id}
 
     def get(self, exec_id: str) -> ExecInstance:
@@ -103,11 +119,16 @@ class ExecService:
             key = entry.split("=", 1)[0]
             env = [e for e in env if e.split("=", 1)[0] != key] + [entry]
         return ProcessSpec(
-            args=list(b.Cmd or []), env=env, cwd=b.WorkingDir or c.config.get("WorkingDir") or "/",
-            user=b.User or c.config.get("User") or "", tty=tty, open_stdin=bool(b.AttachStdin),
-            stdin_once=True, caps=caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged),
+            args=list(b.Cmd or []),
+            env=env,
+            cwd=b.WorkingDir or c.config.get("WorkingDir") or "/",
+            user=b.User or c.config.get("User") or "",
+            tty=tty,
+            open_stdin=bool(b.AttachStdin),
+            stdin_once=True,
+            caps=caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged),
             privileged=privileged,
-        )  # fmt: skip
+        )
 
     async def open(self, exec_id: str, tty: bool) -> tuple[ExecInstance, ShimStream]:
         """Start the process; the returned stream carries its output and takes its stdin."""
@@ -120,7 +141,10 @@ class ExecService:
         inst.started = True
         try:
             stream = await self.runtime.exec(
-                c.id, exec_id, self._process(inst, tty), (size[0], size[1]) if size and len(size) == 2 and size[0] else None
+                c.id,
+                exec_id,
+                self._process(inst, tty),
+                (size[0], size[1]) if size and len(size) == 2 and size[0] else None,
             )
         except RuntimeFailure as e:
             inst.exit_code = 126
@@ -129,7 +153,9 @@ class ExecService:
         inst.running = True
         inst.pid = int(stream.answer.get("pid", 0))
         cmd = " ".join(inst.body.Cmd or [])
-        self.events.publish("container", f"exec_start: {cmd}", c.id, self.containers._attrs(c, execID=exec_id))
+        self.events.publish(
+            "container", f"exec_start: {cmd}", c.id, self.containers._attrs(c, execID=exec_id)
+        )
         return inst, stream
 
     def finished(self, inst: ExecInstance, control: dict[str, Any]) -> None:
@@ -140,13 +166,21 @@ class ExecService:
         inst.done.set()
         with contextlib.suppress(Exception):
             c = self.containers.get(inst.container_id)
-            self.events.publish("container", "exec_die", c.id,
-                                self.containers._attrs(c, execID=inst.id, exitCode=str(inst.exit_code)))  # fmt: skip
+            self.events.publish(
+                "container",
+                "exec_die",
+                c.id,
+                self.containers._attrs(c, execID=inst.id, exitCode=str(inst.exit_code)),
+            )
 
-    async def run_attached(self, inst: ExecInstance, stream: ShimStream, client: ClientConn, tty: bool) -> None:
+    async def run_attached(
+        self, inst: ExecInstance, stream: ShimStream, client: ClientConn, tty: bool
+    ) -> None:
         keys = parse_detach_keys(inst.body.DetachKeys) if inst.body.AttachStdin else None
         try:
-            await splice(stream, client, tty, bool(inst.body.AttachStdin), keys, lambda m: self.finished(inst, m))
+            await splice(
+                stream, client, tty, bool(inst.body.AttachStdin), keys, lambda m: self.finished(inst, m)
+            )
         finally:
             if not inst.done.is_set():
                 # the client went away first: the process goes on; collect its exit code in the background

@@ -8,8 +8,23 @@ from daemon.containers.store import Container
 from daemon.errors import InvalidParameter
 from daemon.runtime.logfile import parse_timestamp
 
-FILTERS = {"status", "name", "id", "label", "exited", "ancestor", "before", "since", "network", "volume",
-           "health", "isolation", "publish", "expose", "is-task"}  # fmt: skip
+FILTERS = {
+    "status",
+    "name",
+    "id",
+    "label",
+    "exited",
+    "ancestor",
+    "before",
+    "since",
+    "network",
+    "volume",
+    "health",
+    "isolation",
+    "publish",
+    "expose",
+    "is-task",
+}
 STATUSES = {s.value for s in Status}
 
 
@@ -103,8 +118,11 @@ def matches(c: Container, filters: dict[str, list[str]], image_ids: dict[str, st
         "id": lambda v: c.id.startswith(v),
         "label": lambda v: _label_ok(c, v),
         "exited": lambda v: c.status == Status.EXITED and str(c.state["ExitCode"]) == v,
-        "ancestor": lambda v: c.config.get("Image") == v or c.data["Image"] == image_ids.get(v, "-")
-        or c.data["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:")),
+        "ancestor": lambda v: (
+            c.config.get("Image") == v
+            or c.data["Image"] == image_ids.get(v, "-")
+            or c.data["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:"))
+        ),
         "network": lambda v: v in c.data["NetworkSettings"].get("Networks", {}),
     }
     for key, values in filters.items():
@@ -149,7 +167,10 @@ def matches_prune_filters(c: Container, filters: dict[str, list[str]]) -> bool:
 
 
 def select(
-    containers: list[Container], all_: bool, limit: int | None, filters: dict[str, list[str]],
+    containers: list[Container],
+    all_: bool,
+    limit: int | None,
+    filters: dict[str, list[str]],
     image_ids: dict[str, str],
 ) -> list[Container]:
     chosen = sorted(containers, key=lambda c: c.data["Created"], reverse=True)

@@ -49,7 +49,7 @@ def _decode(line: bytes) -> LogEntry | None:
 
 
 def _wanted(entry: LogEntry, q: LogQuery) -> bool:
-    if entry.stream == "stdout" and not q.stdout or entry.stream == "stderr" and not q.stderr:
+    if (entry.stream == "stdout" and not q.stdout) or (entry.stream == "stderr" and not q.stderr):
         return False
     if q.since_ns or q.until_ns:
         t = parse_timestamp(entry.time)
@@ -83,12 +83,12 @@ async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> Asyn
                 lines = (partial + chunk).split(b"\n")
                 partial = lines.pop()
                 for line in lines:
-                    entry = _decode(line)
-                    if entry is None or not _wanted(entry, q):
+                    new = _decode(line)
+                    if new is None or not _wanted(new, q):
                         continue
-                    if q.until_ns and parse_timestamp(entry.time) > q.until_ns:
+                    if q.until_ns and parse_timestamp(new.time) > q.until_ns:
                         return
-                    yield entry
+                    yield new
             elif not alive:
                 return
             else:

@@ -105,7 +105,13 @@ def parse_create(body: Any) -> CreateBody:
 
 
 def _expected(kind: str) -> str:
-    for prefix, go in (("int", "int64"), ("bool", "bool"), ("string", "string"), ("list", "[]string"), ("dict", "map")):
+    for prefix, go in (
+        ("int", "int64"),
+        ("bool", "bool"),
+        ("string", "string"),
+        ("list", "[]string"),
+        ("dict", "map"),
+    ):
         if kind.startswith(prefix):
             return go
     return kind

@@ -42,21 +42,50 @@ def effective_command(body: CreateBody, image_config: dict[str, Any]) -> tuple[l
 def network_settings(mode: str) -> dict[str, Any]:
     key = mode if mode in ("none", "host") else "bridge"
     endpoint = {
-        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "NetworkID": "",
-        "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
-    }  # fmt: skip
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "MacAddress": "",
+        "NetworkID": "",
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DriverOpts": None,
+        "DNSNames": None,
+    }
     return {
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": "",
+        "Ports": {},
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
         "Networks": {key: endpoint},
-    }  # fmt: skip
+    }
 
 
 def new_record(
-    cid: str, name: str, body: CreateBody, image_id: str, image_config: dict[str, Any], cdir: Path,
+    cid: str,
+    name: str,
+    body: CreateBody,
+    image_id: str,
+    image_config: dict[str, Any],
+    cdir: Path,
     lower_dirs: list[str],
 ) -> dict[str, Any]:
     raw = body.model_dump(by_alias=True, exclude_none=False)
@@ -72,7 +101,15 @@ def new_record(
     if not host_config["LogConfig"].get("Type"):
         host_config["LogConfig"]["Type"] = "json-file"
     host_config["RestartPolicy"] = host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
-    for key in ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod"):
+    for key in (
+        "Memory",
+        "MemorySwap",
+        "MemoryReservation",
+        "NanoCpus",
+        "CpuShares",
+        "CpuQuota",
+        "CpuPeriod",
+    ):
         host_config[key] = host_config.get(key) or 0
     for key in ("CpusetCpus", "CpusetMems"):
         host_config[key] = host_config.get(key) or ""
@@ -109,10 +146,18 @@ def new_record(
         "Path": argv[0] if argv else "",
         "Args": argv[1:],
         "State": {
-            "Status": Status.CREATED.value, "Running": False, "Paused": False, "Restarting": False,
-            "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
-            "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME,
-        },  # fmt: skip
+            "Status": Status.CREATED.value,
+            "Running": False,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": 0,
+            "ExitCode": 0,
+            "Error": "",
+            "StartedAt": ZERO_TIME,
+            "FinishedAt": ZERO_TIME,
+        },
         "Image": image_id,
         "ResolvConfPath": str(cdir / "resolv.conf"),
         "HostnamePath": str(cdir / "hostname"),
@@ -130,10 +175,12 @@ def new_record(
         "GraphDriver": {
             "Name": "overlay2",
             "Data": {
-                "LowerDir": ":".join(lower_dirs), "UpperDir": str(upper), "WorkDir": str(work),
+                "LowerDir": ":".join(lower_dirs),
+                "UpperDir": str(upper),
+                "WorkDir": str(work),
                 "MergedDir": str(cdir / "merged"),
             },
-        },  # fmt: skip
+        },
         "Mounts": [],
         "Config": config,
         "NetworkSettings": network_settings(network_mode),

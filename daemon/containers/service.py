@@ -58,7 +58,7 @@ class AttachRequest:
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
-    """"KILL", "SIGKILL", "9" -> 9, with Docker's error for anything else."""
+    """ "KILL", "SIGKILL", "9" -> 9, with Docker's error for anything else."""
     if value is None or value == "":
         return default
     text = str(value).strip().upper()
@@ -76,7 +76,12 @@ def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int
 
 class ContainerService:
     def __init__(
-        self, data_root: Path, runtime: Runtime, images: ImageBackend, events: EventBus, cgroups: CgroupManager,
+        self,
+        data_root: Path,
+        runtime: Runtime,
+        images: ImageBackend,
+        events: EventBus,
+        cgroups: CgroupManager,
         cgroup_parent: str = "pydockerd",
     ) -> None:
         self.store = ContainerStore(data_root / "containers")
@@ -142,7 +147,9 @@ class ContainerService:
         hc_raw = (body or {}).get("HostConfig") or {}
         if name:
             if not valid_name(name):
-                raise InvalidParameter(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+                raise InvalidParameter(
+                    f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )
             name = name.lstrip("/")
             owner = self.store.name_owner(name)
             if owner:
@@ -183,12 +190,23 @@ class ContainerService:
             raise InvalidParameter(str(e)) from e
         mode = hc.get("NetworkMode") or "default"
         if mode not in ("default", "bridge", "none", "host"):
-            raise NotImplementedYet(f"network mode {mode!r} is not implemented yet (only none, host and default)")
+            raise NotImplementedYet(
+                f"network mode {mode!r} is not implemented yet (only none, host and default)"
+            )
         try:
             caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged")))
         except ValueError as e:
             raise InvalidParameter(str(e)) from e
-        for key in ("Dns", "ExtraHosts", "PortBindings", "Links", "VolumesFrom", "Devices", "Mounts", "Tmpfs"):
+        for key in (
+            "Dns",
+            "ExtraHosts",
+            "PortBindings",
+            "Links",
+            "VolumesFrom",
+            "Devices",
+            "Mounts",
+            "Tmpfs",
+        ):
             if hc.get(key):
                 raise NotImplementedYet(f"HostConfig.{key} is not implemented yet")
 
@@ -235,7 +253,9 @@ class ContainerService:
             open_stdin=bool(cfg.get("OpenStdin")),
             stdin_once=bool(cfg.get("StdinOnce")),
             caps=caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged),
-            no_new_privs=any(s.replace(":", "=") in ("no-new-privileges", "no-new-privileges=true") for s in security),
+            no_new_privs=any(
+                s.replace(":", "=") in ("no-new-privileges", "no-new-privileges=true") for s in security
+            ),
             privileged=privileged,
         )
         binds = bind_specs.parse_binds(hc.get("Binds"))
@@ -253,9 +273,10 @@ class ContainerService:
             network_mode="host" if mode == "host" else "private",
             mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
             etc_files={
-                "/etc/hostname": c.data["HostnamePath"], "/etc/hosts": c.data["HostsPath"],
+                "/etc/hostname": c.data["HostnamePath"],
+                "/etc/hosts": c.data["HostsPath"],
                 "/etc/resolv.conf": c.data["ResolvConfPath"],
-            },  # fmt: skip
+            },
             cgroup_name=self._cgroup(c),
             resources=hc,
             masked_paths=[] if privileged else list(MASKED_PATHS),
@@ -287,9 +308,16 @@ class ContainerService:
             self.runtime.cleanup(c.id)
             await self._start_failed(c, str(e), info.exit_code)
         c.state.update(
-            Status=Status.RUNNING.value, Running=True, Paused=False, Pid=pid, ExitCode=0, Error="",
-            OOMKilled=False, StartedAt=timestamp(), FinishedAt=ZERO_TIME,
-        )  # fmt: skip
+            Status=Status.RUNNING.value,
+            Running=True,
+            Paused=False,
+            Pid=pid,
+            ExitCode=0,
+            Error="",
+            OOMKilled=False,
+            StartedAt=timestamp(),
+            FinishedAt=ZERO_TIME,
+        )
         self.store.save(c)
         self.events.publish("container", "start", c.id, self._attrs(c))
         self._watch(c)
@@ -347,9 +375,15 @@ class ContainerService:
             with contextlib.suppress(OSError):
                 self.cgroups.thaw(self._cgroup(c))
         c.state.update(
-            Status=Status.EXITED.value, Running=False, Paused=False, Restarting=False, Pid=0,
-            ExitCode=info.exit_code, OOMKilled=info.oom_killed, FinishedAt=info.finished_at or timestamp(),
-        )  # fmt: skip
+            Status=Status.EXITED.value,
+            Running=False,
+            Paused=False,
+            Restarting=False,
+            Pid=0,
+            ExitCode=info.exit_code,
+            OOMKilled=info.oom_killed,
+            FinishedAt=info.finished_at or timestamp(),
+        )
         self.store.save(c)
         self.runtime.cleanup(c.id)
         if info.oom_killed:
@@ -369,7 +403,9 @@ class ContainerService:
 
     # --- attach, wait ---------------------------------------------------------------------------
 
-    async def attach(self, ref: str, stdin: bool, stdout: bool, stderr: bool) -> tuple[Container, ShimStream | None]:
+    async def attach(
+        self, ref: str, stdin: bool, stdout: bool, stderr: bool
+    ) -> tuple[Container, ShimStream | None]:
         """A shim stream now if running; for a container not started yet, one when it starts."""
         c = self.get(ref)
         if c.status in (Status.RUNNING, Status.PAUSED):
@@ -511,7 +547,9 @@ class ContainerService:
         c = self.get(ref)
         new = new_name.lstrip("/")
         if not new or not valid_name(new):
-            raise InvalidParameter(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            raise InvalidParameter(
+                f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
         if new == c.name:
             raise InvalidParameter("Renaming a container with the same name as its current name")
         owner = self.store.name_owner(new)
@@ -529,11 +567,21 @@ class ContainerService:
         c = self.get(ref)
         if not isinstance(body, dict):
             raise InvalidParameter("invalid update body")
-        keys = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
-                "CpusetCpus", "CpusetMems", "PidsLimit")  # fmt: skip
+        keys = (
+            "Memory",
+            "MemorySwap",
+            "MemoryReservation",
+            "NanoCpus",
+            "CpuShares",
+            "CpuQuota",
+            "CpuPeriod",
+            "CpusetCpus",
+            "CpusetMems",
+            "PidsLimit",
+        )
         changes = {k: body[k] for k in keys if k in body and body[k] not in (None,)}
         merged = {**c.host_config, **changes}
-        if "NanoCpus" in changes and changes["NanoCpus"]:
+        if changes.get("NanoCpus"):
             merged["CpuQuota"], merged["CpuPeriod"] = 0, 0
         if changes.get("Memory") and "MemorySwap" not in changes and c.host_config.get("MemorySwap", 0) > 0:
             merged["MemorySwap"] = 0  # let the limit follow the new memory, as Docker does

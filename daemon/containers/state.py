@@ -1,13 +1,13 @@
 """A container's status and the transitions allowed from it, in one place."""
 
-from enum import Enum
+from enum import StrEnum
 
 from daemon.errors import Conflict, NotModified
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     CREATED = "created"
     RUNNING = "running"
     PAUSED = "paused"

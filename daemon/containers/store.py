@@ -38,7 +38,7 @@ class Container:
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.data["State"]  # type: ignore[no-any-return]
+        return self.data["State"]
 
     @property
     def status(self) -> Status:
@@ -46,11 +46,11 @@ class Container:
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.data["Config"]  # type: ignore[no-any-return]
+        return self.data["Config"]
 
     @property
     def host_config(self) -> dict[str, Any]:
-        return self.data["HostConfig"]  # type: ignore[no-any-return]
+        return self.data["HostConfig"]
 
     @property
     def pid(self) -> int:

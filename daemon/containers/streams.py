@@ -58,7 +58,10 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
 
 
 async def pump_output(
-    shim: ShimStream, client: ClientConn, tty: bool, on_control: Callable[[dict[str, Any]], None] | None = None
+    shim: ShimStream,
+    client: ClientConn,
+    tty: bool,
+    on_control: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     while True:
         item = await read_frame(shim.reader)
@@ -100,7 +103,11 @@ async def pump_input(shim: ShimStream, client: ClientConn, detach_keys: bytes | 
 
 
 async def splice(
-    shim: ShimStream, client: ClientConn, tty: bool, stdin: bool, detach_keys: bytes | None,
+    shim: ShimStream,
+    client: ClientConn,
+    tty: bool,
+    stdin: bool,
+    detach_keys: bytes | None,
     on_control: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Run both directions until the output ends (the process exited) or the client detaches."""

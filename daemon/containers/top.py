@@ -20,7 +20,7 @@ async def top(pids: list[int], ps_args: str) -> dict[str, Any]:
         return {"Titles": [], "Processes": []}
     titles = lines[0].split()
     if "PID" not in titles:
-        raise InvalidParameter(f"Couldn't find PID field in ps output")
+        raise InvalidParameter("Couldn't find PID field in ps output")
     pid_col = titles.index("PID")
     wanted = set(pids)
     processes = []

@@ -51,7 +51,9 @@ class EventBus:
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._subscribers: set[asyncio.Queue[Event]] = set()
 
-    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None) -> Event:
+    def publish(
+        self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
+    ) -> Event:
         now_ns = time.time_ns()
         attributes = dict(attributes or {})
         event: Event = {

@@ -60,9 +60,14 @@ class Runtime:
             self.exec_root.mkdir(parents=True, exist_ok=True)
             with open(self.exec_root / "launcher.log", "ab") as errlog:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "daemon.runtime.launcher", str(self.launcher_socket),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=errlog,
-                )  # fmt: skip
+                    sys.executable,
+                    "-m",
+                    "daemon.runtime.launcher",
+                    str(self.launcher_socket),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=errlog,
+                )
             assert proc.stdout is not None
             try:
                 ready = await asyncio.wait_for(proc.stdout.readline(), SHIM_READY_TIMEOUT)
@@ -96,10 +101,15 @@ class Runtime:
                 log.warning("shim launcher failed (%s); starting the shim directly", e)
         with open(exec_dir / "shim.log", "ab") as errlog:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "daemon.runtime.shim", str(exec_dir),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=errlog,
+                sys.executable,
+                "-m",
+                "daemon.runtime.shim",
+                str(exec_dir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errlog,
                 start_new_session=True,  # the shim must outlive us: no shared session or process group
-            )  # fmt: skip
+            )
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), SHIM_READY_TIMEOUT)
@@ -193,7 +203,9 @@ class Runtime:
             data = read_json(self.exec_dir(cid) / "exit.json")
         except (OSError, ValueError):
             return None
-        return ExitInfo(int(data["exit_code"]), bool(data.get("oom_killed")), str(data.get("finished_at", "")))
+        return ExitInfo(
+            int(data["exit_code"]), bool(data.get("oom_killed")), str(data.get("finished_at", ""))
+        )
 
     def read_state(self, cid: str) -> dict[str, Any] | None:
         try:

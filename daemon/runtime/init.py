@@ -70,7 +70,11 @@ class ExecBody:
     """A process joining a running container (the shim's children are already in its PID namespace)."""
 
     def __init__(
-        self, init_pid: int, proc: ProcessSpec, hostname: str, stdio: tuple[int, int, int],
+        self,
+        init_pid: int,
+        proc: ProcessSpec,
+        hostname: str,
+        stdio: tuple[int, int, int],
         tty_size: tuple[int, int] | None,
     ) -> None:
         self.proc, self.hostname, self.stdio, self.tty_size = proc, hostname, stdio, tty_size

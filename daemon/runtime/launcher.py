@@ -7,6 +7,7 @@ and answers the daemon on that same connection, exactly as it would on stdout wh
 Shims do not depend on the launcher: if it dies they are adopted by init and go on.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,10 +49,8 @@ def serve(path: str) -> None:
         return  # the daemon died before we set that
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # shims exit on their own: let the kernel reap them
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     with sockpath.usable(path) as usable_path:
         listener.bind(usable_path)
     os.chmod(path, 0o600)

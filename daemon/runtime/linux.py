@@ -63,7 +63,9 @@ def _b(value: str | None) -> bytes | None:
     return None if value is None else os.fsencode(value)
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {target}")
 
 
@@ -104,7 +106,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
@@ -133,7 +139,9 @@ def open_pty_pair(ptmx: str = "/dev/ptmx") -> tuple[int, int]:
     tiocsptlck, tiocgptn = 0x40045431, 0x80045430
     fcntl.ioctl(master, tiocsptlck, struct.pack("i", 0))
     number = struct.unpack("I", fcntl.ioctl(master, tiocgptn, struct.pack("I", 0)))[0]
-    pts_dir = os.path.join(os.path.dirname(ptmx), "pts") if not ptmx.endswith("pts/ptmx") else os.path.dirname(ptmx)
+    pts_dir = (
+        os.path.join(os.path.dirname(ptmx), "pts") if not ptmx.endswith("pts/ptmx") else os.path.dirname(ptmx)
+    )
     slave = os.open(os.path.join(pts_dir, str(number)), os.O_RDWR | os.O_NOCTTY)
     return master, slave
 

@@ -4,6 +4,7 @@ These run in a freshly forked child of the shim, as root, inside the container's
 """
 
 import array
+import contextlib
 import json
 import os
 import resource
@@ -121,13 +122,13 @@ def finalize_and_exec(prep: Prepared, proc: ProcessSpec, cwd: str) -> NoReturn:
     try:
         os.chdir(cwd or "/")
     except OSError as e:
-        raise StartError(f"chdir to cwd (\"{cwd}\") set in config.json failed: {e.strerror}", 126) from e
+        raise StartError(f'chdir to cwd ("{cwd}") set in config.json failed: {e.strerror}', 126) from e
     # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve: give the program defaults
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     try:
-        os.execve(prep.path, prep.args, dict(e.split("=", 1) if "=" in e else (e, "") for e in prep.env))
+        os.execve(prep.path, prep.args, dict(e.partition("=")[::2] for e in prep.env))
     except OSError as e:
         code = 127 if e.errno == 2 else 126
         raise StartError(f'exec: "{prep.args[0]}": {e.strerror.lower() if e.strerror else e}', code) from e
@@ -147,7 +148,5 @@ def child_main(body: Callable[[socket.socket], None], sync: socket.socket) -> No
 
 
 def _report(sync: socket.socket, message: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         send_msg(sync, {"error": message})
-    except OSError:
-        pass

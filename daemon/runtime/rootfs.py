@@ -13,12 +13,21 @@ from daemon.runtime.paths import secure_join
 from daemon.runtime.spec import ContainerSpec
 
 DEVICES = [  # name, major, minor: the character devices every container has (moby oci/devices)
-    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
-]  # fmt: skip
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+]
 DEV_LINKS = [
-    ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"),
-]  # fmt: skip
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
+]
 
 
 def mount_overlay(spec: ContainerSpec, target: str) -> None:
@@ -92,10 +101,7 @@ def mask_paths(root: str, spec: ContainerSpec) -> None:
 
 def mount_binds(root: str, spec: ContainerSpec) -> None:
     for m in spec.mounts:
-        if os.path.isdir(m.source):
-            target = _mkdir_in(root, m.destination)
-        else:
-            target = _touch_in(root, m.destination)
+        target = _mkdir_in(root, m.destination) if os.path.isdir(m.source) else _touch_in(root, m.destination)
         bind(m.source, target, m.readonly)
     for path, source in spec.etc_files.items():
         bind(source, _touch_in(root, path), readonly=False, recursive=False)

@@ -9,6 +9,7 @@ line, then (attach, exec) frames as in daemon.runtime.frames, while the client's
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -40,7 +41,9 @@ def exit_code_of(status: int) -> int:
 
 def now_rfc3339() -> str:
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    )
 
 
 class Session:
@@ -84,7 +87,12 @@ class ChildFailed(Exception):
 async def _recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: fut.done() or fut.set_result(None))
+
+    def readable() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(sock.fileno(), readable)
     try:
         await fut
     finally:
@@ -207,10 +215,8 @@ class Shim:
             pass
         except Exception as e:
             log.exception("request failed")
-            try:
+            with contextlib.suppress(ConnectionError):
                 await self._reply(writer, {"error": str(e)})
-            except ConnectionError:
-                pass
         finally:
             writer.close()
 
@@ -236,7 +242,9 @@ class Shim:
         await self.done.wait()
         await self._reply(writer, self.exit_info or {})
 
-    async def op_attach(self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def op_attach(
+        self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         assert self.init is not None
         writer.want = {STDOUT: bool(req.get("stdout", True)), STDERR: bool(req.get("stderr", True))}  # type: ignore[attr-defined]
         await self._reply(writer, {"ok": True})
@@ -268,12 +276,14 @@ class Shim:
         linux.set_winsize(session.pty_master, int(req["rows"]), int(req["cols"]))
         await self._reply(writer, {"ok": True})
 
-    async def op_exec(self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def op_exec(
+        self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         assert self.init is not None
         proc = ProcessSpec(**req["process"])
-        size = tuple(req["tty_size"]) if req.get("tty_size") else None
+        size = (int(req["tty_size"][0]), int(req["tty_size"][1])) if req.get("tty_size") else None
         stdio, child_fds, ours = self._pipes(proc.tty, proc.open_stdin)
-        body = ExecBody(self.init.pid, proc, self.spec.hostname, stdio, size)  # type: ignore[arg-type]
+        body = ExecBody(self.init.pid, proc, self.spec.hostname, stdio, size)
         pid, sync = self._fork(body, child_fds)
         for fd in body.ns_fds:
             os.close(fd)
@@ -298,8 +308,12 @@ class Shim:
         exec_id = str(req.get("id", pid))
         self.execs[exec_id] = session
         await self._reply(writer, {"ok": True, "pid": pid})
+
+        def forward(stream: int, data: bytes) -> None:
+            writer.write(frame(stream, data))
+
         for out in session.outputs:
-            out.sinks.append(lambda stream, data, w=writer: w.write(frame(stream, data)))
+            out.sinks.append(forward)
         stdin_task = asyncio.create_task(self._pump_stdin(reader, session))
         try:
             code = await session.exited
@@ -315,7 +329,9 @@ class Shim:
         """Docker reports a failed exec on the stream, with 126/127 as its exit code."""
         code = await session.exited
         await self._reply(writer, {"ok": True, "pid": session.pid})
-        text = f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown\r\n"
+        text = (
+            f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown\r\n"
+        )
         writer.write(frame(STDERR, text.encode()))
         writer.write(frame(CONTROL, json.dumps({"exit_code": code}).encode()))
         await writer.drain()
@@ -338,7 +354,9 @@ class Shim:
         assert self.init is not None
         code = await self.init.exited
         finished = now_rfc3339()
-        for out in self.init.outputs:  # the rest of the output, then EOF (everyone in the PID namespace is gone)
+        for (
+            out
+        ) in self.init.outputs:  # the rest of the output, then EOF (everyone in the PID namespace is gone)
             try:
                 await asyncio.wait_for(asyncio.shield(out.closed), 2)
             except TimeoutError:
@@ -358,14 +376,14 @@ class Shim:
         self.done.set()
         await asyncio.sleep(0)  # let waiters and attachers answer before we go
         for writer in list(self.attached):
-            try:
+            with contextlib.suppress(ConnectionError, TimeoutError):
                 await asyncio.wait_for(writer.drain(), 2)
-            except (ConnectionError, TimeoutError):
-                pass
 
     def _write_state(self, status: str) -> None:
         assert self.init is not None
-        write_json_atomic(self.exec_dir / "state.json", {"pid": self.init.pid, "shim_pid": os.getpid(), "status": status})
+        write_json_atomic(
+            self.exec_dir / "state.json", {"pid": self.init.pid, "shim_pid": os.getpid(), "status": status}
+        )
 
 
 async def amain(exec_dir: Path) -> int:
@@ -396,10 +414,8 @@ async def amain(exec_dir: Path) -> int:
 
 def _report(msg: dict[str, Any]) -> None:
     """One line to the daemon on our stdout, then stdout goes to /dev/null (the daemon may die)."""
-    try:
+    with contextlib.suppress(OSError):
         os.write(1, json.dumps(msg).encode() + b"\n")
-    except OSError:
-        pass
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
@@ -408,7 +424,9 @@ def _report(msg: dict[str, Any]) -> None:
 def main() -> None:
     exec_dir = Path(sys.argv[1])
     logging.basicConfig(
-        filename=str(exec_dir / "shim.log"), level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+        filename=str(exec_dir / "shim.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
     )
     try:
         code = asyncio.run(amain(exec_dir))

@@ -1,5 +1,6 @@
 """Crash-safe writes: a temporary file in the same directory, fsync, then os.replace."""
 
+import contextlib
 import json
 import os
 import tempfile
@@ -19,10 +20,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 

@@ -19,9 +19,12 @@ from daemon.runtime.client import ShimStream
 
 
 def test_wrong_types_get_go_style_400() -> None:
-    with pytest.raises(InvalidParameter, match="cannot unmarshal string into Go struct field HostConfig.Memory of type int64"):
+    with pytest.raises(
+        InvalidParameter,
+        match=r"cannot unmarshal string into Go struct field HostConfig\.Memory of type int64",
+    ):
         parse_create({"Image": "x", "HostConfig": {"Memory": "lots"}})
-    with pytest.raises(InvalidParameter, match="Config.Tty of type bool"):
+    with pytest.raises(InvalidParameter, match=r"Config\.Tty of type bool"):
         parse_create({"Image": "x", "Tty": "yes"})
     assert parse_create({"Image": "x", "Cmd": "echo hi"}).Cmd == "echo hi"
 
@@ -70,10 +73,15 @@ def _write_log(path: Path, entries: list[tuple[str, str, str]]) -> None:
 
 async def test_logs_tail_streams_and_time_window(tmp_path: Path) -> None:
     path = tmp_path / "c-json.log"
-    _write_log(path, [
-        ("stdout", "a\n", "2026-01-01T00:00:01.000000000Z"), ("stderr", "b\n", "2026-01-01T00:00:02.000000000Z"),
-        ("stdout", "c\n", "2026-01-01T00:00:03.000000000Z"), ("stdout", "d\n", "2026-01-01T00:00:04.000000000Z"),
-    ])  # fmt: skip
+    _write_log(
+        path,
+        [
+            ("stdout", "a\n", "2026-01-01T00:00:01.000000000Z"),
+            ("stderr", "b\n", "2026-01-01T00:00:02.000000000Z"),
+            ("stdout", "c\n", "2026-01-01T00:00:03.000000000Z"),
+            ("stdout", "d\n", "2026-01-01T00:00:04.000000000Z"),
+        ],
+    )
 
     async def collect(q: LogQuery) -> list[bytes]:
         return [e.data async for e in read_logs(str(path), q, lambda: False)]

@@ -527,7 +527,7 @@ def test_images_table(daemon: FakeDaemon, capfd: pytest.CaptureFixture[str]) -> 
                 "Id": "sha256:" + "b" * 64, "RepoTags": ["busybox:latest", "localhost:5000/x/y:v1"],
                 "RepoDigests": ["busybox@sha256:" + "d" * 64], "Created": now - 20 * 86400, "Size": 4261550,
             },
-            {"Id": "sha256:" + "f" * 64, "RepoTags": [], "RepoDigests": [], "Created": now - 10, "Size": 999},
+            {"Id": "sha256:" + "f" * 64, "RepoTags": [], "RepoDigests": [], "Created": now - 7200, "Size": 999},
         ],
     )  # fmt: skip
     assert pyd(daemon, "images") == 0
@@ -535,7 +535,7 @@ def test_images_table(daemon: FakeDaemon, capfd: pytest.CaptureFixture[str]) -> 
         "REPOSITORY           TAG       IMAGE ID       CREATED          SIZE\n"
         "busybox              latest    bbbbbbbbbbbb   2 weeks ago      4.26MB\n"
         "localhost:5000/x/y   v1        bbbbbbbbbbbb   2 weeks ago      4.26MB\n"
-        "<none>               <none>    ffffffffffff   10 seconds ago   999B\n"
+        "<none>               <none>    ffffffffffff   2 hours ago      999B\n"
     )
     assert pyd(daemon, "images", "-q") == 0
     assert capfd.readouterr().out == "bbbbbbbbbbbb\nbbbbbbbbbbbb\nffffffffffff\n"

@@ -44,7 +44,10 @@ def root(tmp_path: Path) -> Path:
 def test_resolve_user_by_name_number_and_group(root: Path) -> None:
     www = resolve_user("www", str(root))
     assert (www.uid, www.gid, www.home, www.groups) == (33, 33, "/var/www", [33, 500])
-    assert (resolve_user("1000:1000", str(root)).uid, resolve_user("1000:1000", str(root)).gid) == (1000, 1000)
+    assert (resolve_user("1000:1000", str(root)).uid, resolve_user("1000:1000", str(root)).gid) == (
+        1000,
+        1000,
+    )
     assert resolve_user("1000", str(root)).gid == 0
     assert resolve_user("www:extra", str(root)).gid == 500
     assert resolve_user("", str(root)).uid == 0
@@ -75,8 +78,13 @@ def test_caps_default_add_drop_and_privileged() -> None:
 
 def test_spec_round_trips_through_json() -> None:
     spec = ContainerSpec(
-        id="x", process=ProcessSpec(args=["sh"], env=["A=1"], tty=True), lower_dirs=["/l"], upper_dir="/u",
-        work_dir="/w", mounts=[BindMount("/a", "/b", True)], tty_size=(24, 80),
+        id="x",
+        process=ProcessSpec(args=["sh"], env=["A=1"], tty=True),
+        lower_dirs=["/l"],
+        upper_dir="/u",
+        work_dir="/w",
+        mounts=[BindMount("/a", "/b", True)],
+        tty_size=(24, 80),
     )
     assert ContainerSpec.from_json(spec.to_json()) == spec
 
@@ -89,7 +97,11 @@ def test_json_log_writer_splits_lines_and_keeps_partial(tmp_path: Path) -> None:
     w.write("stderr", b"tail")
     w.close()
     entries = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(e["stream"], e["log"]) for e in entries] == [("stdout", "one\n"), ("stdout", "two\n"), ("stderr", "tail")]
+    assert [(e["stream"], e["log"]) for e in entries] == [
+        ("stdout", "one\n"),
+        ("stdout", "two\n"),
+        ("stderr", "tail"),
+    ]
     assert all(parse_timestamp(e["time"]) > 0 for e in entries)
 
 
