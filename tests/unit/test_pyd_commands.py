@@ -532,10 +532,10 @@ def test_images_table(daemon: FakeDaemon, capfd: pytest.CaptureFixture[str]) -> 
     )  # fmt: skip
     assert pyd(daemon, "images") == 0
     assert capfd.readouterr().out == (
-        "REPOSITORY           TAG       IMAGE ID       CREATED          SIZE\n"
-        "busybox              latest    bbbbbbbbbbbb   2 weeks ago      4.26MB\n"
-        "localhost:5000/x/y   v1        bbbbbbbbbbbb   2 weeks ago      4.26MB\n"
-        "<none>               <none>    ffffffffffff   2 hours ago      999B\n"
+        "REPOSITORY           TAG       IMAGE ID       CREATED       SIZE\n"
+        "busybox              latest    bbbbbbbbbbbb   2 weeks ago   4.26MB\n"
+        "localhost:5000/x/y   v1        bbbbbbbbbbbb   2 weeks ago   4.26MB\n"
+        "<none>               <none>    ffffffffffff   2 hours ago   999B\n"
     )
     assert pyd(daemon, "images", "-q") == 0
     assert capfd.readouterr().out == "bbbbbbbbbbbb\nbbbbbbbbbbbb\nffffffffffff\n"
