@@ -46,7 +46,12 @@ def send_msg(sock: socket.socket, msg: dict[str, object], fds: list[int] | None 
 def recv_msg(sock: socket.socket) -> tuple[dict[str, object] | None, list[int]]:
     """One message from a SOCK_SEQPACKET socket; (None, []) at EOF."""
     fds = array.array("i")
-    data, ancdata, _flags, _addr = sock.recvmsg(65536, socket.CMSG_SPACE(4 * fds.itemsize))
+    try:
+        data, ancdata, _flags, _addr = sock.recvmsg(65536, socket.CMSG_SPACE(4 * fds.itemsize))
+    except ConnectionResetError:
+        # the child exited without reading what we sent it: the kernel reports that once, and
+        # what the child sent before exiting (its error) is still queued behind it
+        data, ancdata, _flags, _addr = sock.recvmsg(65536, socket.CMSG_SPACE(4 * fds.itemsize))
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])

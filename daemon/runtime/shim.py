@@ -154,8 +154,7 @@ class Shim:
         self.by_pid[pid] = session
         try:
             # the child builds its root meanwhile: joining v1 hierarchies costs ~1 ms each
-            self.cgroups.add_process(spec.cgroup_name, pid)
-            send_msg(sync, {"op": "continue"})
+            await self._join_and_continue(session)
             await session.handshake()
         except BaseException:
             self._kill_and_reap(pid)
@@ -163,6 +162,13 @@ class Shim:
             raise
         self._wire(session, ours, spec.process.open_stdin, spec.process.stdin_once, to_log=True)
         return pid
+
+    def abandon(self) -> None:
+        """Undo create(): kill the child before it ever ran, and remove its cgroup."""
+        if self.init is not None:
+            self._kill_and_reap(self.init.pid)
+        with contextlib.suppress(OSError):
+            self.cgroups.remove(self.spec.cgroup_name)
 
     def _kill_and_reap(self, pid: int) -> None:
         try:
@@ -290,21 +296,16 @@ class Shim:
         session = Session(pid, sync, proc.tty)
         self.by_pid[pid] = session
         try:
-            self.cgroups.add_process(self.spec.cgroup_name, pid)
-            send_msg(sync, {"op": "continue"})
+            await self._join_and_continue(session)
             await session.handshake()
-        except (ChildFailed, RuntimeError) as e:
+        except (ChildFailed, RuntimeError, OSError) as e:
             for fd in ours:
                 if fd >= 0:
                     os.close(fd)
+            await self._reply(writer, {"ok": True, "pid": pid})
             await self._exec_failed(writer, session, str(e))
             return
         self._wire(session, ours, proc.open_stdin, True, to_log=False)
-        try:
-            await session.go()
-        except ChildFailed as e:
-            await self._exec_failed(writer, session, str(e))
-            return
         exec_id = str(req.get("id", pid))
         self.execs[exec_id] = session
         await self._reply(writer, {"ok": True, "pid": pid})
@@ -312,8 +313,14 @@ class Shim:
         def forward(stream: int, data: bytes) -> None:
             writer.write(frame(stream, data))
 
-        for out in session.outputs:
+        for out in session.outputs:  # before go(): not a byte of output may pass unforwarded
             out.sinks.append(forward)
+        try:
+            await session.go()
+        except ChildFailed as e:
+            self.execs.pop(exec_id, None)
+            await self._exec_failed(writer, session, str(e))
+            return
         stdin_task = asyncio.create_task(self._pump_stdin(reader, session))
         try:
             code = await session.exited
@@ -325,10 +332,22 @@ class Shim:
             stdin_task.cancel()
             self.execs.pop(exec_id, None)
 
+    async def _join_and_continue(self, session: Session) -> None:
+        """Put the child in the container's cgroup and let it go on.
+
+        A child that failed early (a missing binary) may be gone already: then its own report,
+        still queued on the sync socket, says why, and handshake() raises with it.
+        """
+        try:
+            self.cgroups.add_process(self.spec.cgroup_name, session.pid)
+            send_msg(session.sync, {"op": "continue"})
+        except OSError:
+            await session.handshake()
+            raise
+
     async def _exec_failed(self, writer: asyncio.StreamWriter, session: Session, message: str) -> None:
         """Docker reports a failed exec on the stream, with 126/127 as its exit code."""
         code = await session.exited
-        await self._reply(writer, {"ok": True, "pid": session.pid})
         text = (
             f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown\r\n"
         )
@@ -399,11 +418,16 @@ async def amain(exec_dir: Path) -> int:
         message = str(e) if isinstance(e, ChildFailed) else f"{e.__class__.__name__}: {e}"
         _report({"error": message})
         return 1
-    if sock_path.exists():
-        sock_path.unlink()
-    with sockpath.usable(sock_path) as path:
-        server = await asyncio.start_unix_server(shim.handle, path=path)
-    shim._write_state("created")
+    try:
+        sock_path.unlink(missing_ok=True)
+        with sockpath.usable(sock_path) as path:
+            server = await asyncio.start_unix_server(shim.handle, path=path)
+        shim._write_state("created")
+    except Exception as e:  # nothing may outlive a failed start: the child and its cgroup go too
+        log.exception("shim set-up failed")
+        shim.abandon()
+        _report({"error": f"{e.__class__.__name__}: {e}"})
+        return 1
     _report({"pid": pid, "shim_pid": os.getpid()})
     await shim.run()
     server.close()
