@@ -527,7 +527,8 @@ def test_images_table(daemon: FakeDaemon, capfd: pytest.CaptureFixture[str]) -> 
                 "Id": "sha256:" + "b" * 64, "RepoTags": ["busybox:latest", "localhost:5000/x/y:v1"],
                 "RepoDigests": ["busybox@sha256:" + "d" * 64], "Created": now - 20 * 86400, "Size": 4261550,
             },
-            {"Id": "sha256:" + "f" * 64, "RepoTags": [], "RepoDigests": [], "Created": now - 7200, "Size": 999},
+            {"Id": "sha256:" + "f" * 64, "RepoTags": [], "RepoDigests": [], "Created": now - 7200,
+             "Size": 999},
         ],
     )  # fmt: skip
     assert pyd(daemon, "images") == 0
