@@ -48,6 +48,8 @@ class ImageBackend(Protocol):
 
     def layer_dirs(self, image_id: str) -> list[str]: ...
 
+    def collect_garbage(self) -> None: ...
+
 
 @dataclass
 class AttachRequest:
@@ -533,12 +535,16 @@ class ContainerService:
         self.store.discard(c)
         self._fail_pending(c)
         try:
-            self.runtime.cleanup(c.id)
-            await asyncio.to_thread(shutil.rmtree, c.dir, True)
+            self.store.delete_record(
+                c
+            )  # the point of no return: a crash after it leaves a dir load() removes
         except BaseException:
             c.state["Status"] = previous.value
             self.store.add(c)
             raise
+        self.runtime.cleanup(c.id)
+        await asyncio.to_thread(shutil.rmtree, c.dir, True)
+        self.images.collect_garbage()  # layers of images force-deleted while this container used them
         self.events.publish("container", "destroy", c.id, self._attrs(c))
         self._resolve(c.removed_waiters, int(c.state.get("ExitCode") or 0))
         self._resolve(c.exit_waiters, int(c.state.get("ExitCode") or 0))

@@ -90,6 +90,9 @@ class ContainerStore:
     def save(self, c: Container) -> None:
         write_json_atomic(c.dir / RECORD, c.data)
 
+    def delete_record(self, c: Container) -> None:
+        (c.dir / RECORD).unlink(missing_ok=True)
+
     def discard(self, c: Container) -> None:
         self._by_id.pop(c.id, None)
         if self._by_name.get(c.name) == c.id:
