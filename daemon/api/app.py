@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.common import Handler, error_response
+from daemon.api.unimplemented import missing_feature
 from daemon.errors import DaemonError
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if e.status == 304:
             return web.Response(status=304)
         return error_response(e.message, e.status)
-    except web.HTTPNotFound:
-        return error_response("page not found", 404)
-    except web.HTTPMethodNotAllowed:
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        feature = missing_feature(request.method, request.path)
+        if feature:
+            return error_response(f"{feature} is not implemented in pydockerd yet", 501)
         return error_response("page not found", 404)
     except web.HTTPException:
         raise

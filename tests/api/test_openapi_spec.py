@@ -232,3 +232,22 @@ async def test_unknown_path_answers_page_not_found(aiohttp_client: Any, method: 
     assert resp.status == 404
     assert resp.headers["Content-Type"] == "application/json"
     assert await resp.json() == {"message": "page not found"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "feature"),
+    [
+        ("POST", "/v1.47/build", "building images"),
+        ("GET", "/networks", "networks"),
+        ("GET", "/v1.47/images/busybox/history", "image history"),
+        ("GET", "/containers/abc/stats", "container stats"),
+    ],
+)
+async def test_known_docker_routes_we_lack_answer_501(
+    aiohttp_client: Any, method: str, path: str, feature: str
+) -> None:
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
+    resp = await client.request(method, path)
+    assert resp.status == 501
+    assert resp.headers["Content-Type"] == "application/json"
+    assert (await resp.json())["message"] == f"{feature} is not implemented in pydockerd yet"
