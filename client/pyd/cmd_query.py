@@ -157,7 +157,7 @@ def _inspect_one(client: Client, name: str, kind: str | None, size: bool) -> Any
         try:
             return client.get(path(template_path, name), {"size": size} if each == "container" else None)
         except APIError as e:
-            if e.status not in (400, 404):
+            if e.status not in (400, 404, 501):  # 501: a kind of object the daemon has no routes for yet
                 raise
     raise CLIError(f"Error: No such object: {name}")
 
