@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.common import Handler, error_response
-from daemon.api.unimplemented import missing_feature
+from daemon.api.unimplemented import missing_feature, missing_object
 from daemon.errors import DaemonError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return web.Response(status=304)
         return error_response(e.message, e.status)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        not_found = missing_object(request.method, request.path)
+        if not_found:
+            return error_response(not_found, 404)
         feature = missing_feature(request.method, request.path)
         if feature:
             return error_response(f"{feature} is not implemented in pydockerd yet", 501)

@@ -155,9 +155,7 @@ class ImageRoutes:
         name = request.match_info["name"]
         if not name.strip():
             raise InvalidParameter("image name cannot be blank")
-        records = self.backend.delete(
-            name, query_bool(request, "force"), query_bool(request, "noprune")
-        )
+        records = self.backend.delete(name, query_bool(request, "force"), query_bool(request, "noprune"))
         return json_response(records)
 
 

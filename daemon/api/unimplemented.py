@@ -33,6 +33,27 @@ _ROUTES = [  # (method or "*", path pattern, what is missing)
 _COMPILED = [(method, re.compile(f"^{pattern}$"), what) for method, pattern, what in _ROUTES]
 
 
+# Looking up one object of a kind we do not have yet finds nothing (404), as it would in a daemon with no
+# such objects: `docker inspect NAME` tries each kind in turn and stops at the first other error.
+_LOOKUPS = [
+    (re.compile(r"^/networks/([^/]+)$"), "network {} not found"),
+    (re.compile(r"^/volumes/([^/]+)$"), "get {}: no such volume"),
+    (re.compile(r"^/plugins/([^/]+)/json$"), "plugin {} not found"),
+]
+
+
+def missing_object(method: str, path: str) -> str | None:
+    """Docker's not-found message for a GET of one object of a kind we do not serve yet."""
+    if method != "GET":
+        return None
+    bare = PREFIX.sub("", path)
+    for pattern, message in _LOOKUPS:
+        match = pattern.match(bare)
+        if match:
+            return message.format(match.group(1))
+    return None
+
+
 def missing_feature(method: str, path: str) -> str | None:
     """The feature a known but unserved Docker route belongs to, or None for an unknown route."""
     bare = PREFIX.sub("", path)

@@ -251,3 +251,12 @@ async def test_known_docker_routes_we_lack_answer_501(
     assert resp.status == 501
     assert resp.headers["Content-Type"] == "application/json"
     assert (await resp.json())["message"] == f"{feature} is not implemented in pydockerd yet"
+
+
+async def test_lookup_of_a_kind_we_lack_finds_nothing(aiohttp_client: Any) -> None:
+    # `docker inspect NAME` tries containers, images, networks, volumes...: each must say 404 to go on
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
+    resp = await client.get("/v1.47/networks/web")
+    assert resp.status == 404 and (await resp.json())["message"] == "network web not found"
+    resp = await client.get("/volumes/data")
+    assert resp.status == 404 and (await resp.json())["message"] == "get data: no such volume"
