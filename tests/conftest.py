@@ -202,11 +202,12 @@ def stop_daemon(d: RunningDaemon) -> None:
         detect().remove(d.cgroup_parent)
 
 
-@pytest.fixture(scope="session")
-def daemon() -> Iterator[RunningDaemon]:
+@contextlib.contextmanager
+def _daemon_in_new_dir(prefix: str) -> Iterator[RunningDaemon]:
+    """A daemon with busybox imported, in a new short directory (unix socket paths are short)."""
     if not is_root():
         pytest.skip("needs root")
-    tmp = Path(tempfile.mkdtemp(prefix="pydockerd-test-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     d = new_daemon(tmp)
     try:
         import_busybox(d)
@@ -214,18 +215,16 @@ def daemon() -> Iterator[RunningDaemon]:
     finally:
         stop_daemon(d)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def daemon() -> Iterator[RunningDaemon]:
+    with _daemon_in_new_dir("pydockerd-test-") as d:
+        yield d
 
 
 @pytest.fixture
 def fresh_daemon() -> Iterator[RunningDaemon]:
-    """A daemon of the test's own, for tests that kill or restart it (short path: unix sockets)."""
-    if not is_root():
-        pytest.skip("needs root")
-    tmp = Path(tempfile.mkdtemp(prefix="pyd-"))
-    d = new_daemon(tmp)
-    try:
-        import_busybox(d)
+    """A daemon of the test's own, for tests that kill or restart it."""
+    with _daemon_in_new_dir("pyd-") as d:
         yield d
-    finally:
-        stop_daemon(d)
-        shutil.rmtree(tmp, ignore_errors=True)

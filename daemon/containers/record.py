@@ -7,6 +7,18 @@ from daemon.containers.model import CreateBody
 from daemon.containers.state import ZERO_TIME, Status
 from daemon.runtime.logfile import timestamp
 
+# the HostConfig keys `docker update` may change; the numeric ones default to 0
+NUMERIC_RESOURCE_KEYS = (
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "NanoCpus",
+    "CpuShares",
+    "CpuQuota",
+    "CpuPeriod",
+)
+RESOURCE_KEYS = (*NUMERIC_RESOURCE_KEYS, "CpusetCpus", "CpusetMems", "PidsLimit")
+
 
 def as_list(value: str | list[str] | None) -> list[str] | None:
     if value is None:
@@ -101,15 +113,7 @@ def new_record(
     if not host_config["LogConfig"].get("Type"):
         host_config["LogConfig"]["Type"] = "json-file"
     host_config["RestartPolicy"] = host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
-    for key in (
-        "Memory",
-        "MemorySwap",
-        "MemoryReservation",
-        "NanoCpus",
-        "CpuShares",
-        "CpuQuota",
-        "CpuPeriod",
-    ):
+    for key in NUMERIC_RESOURCE_KEYS:
         host_config[key] = host_config.get(key) or 0
     for key in ("CpusetCpus", "CpusetMems"):
         host_config[key] = host_config.get(key) or ""

@@ -18,7 +18,7 @@ from typing import Any, NoReturn, Protocol
 from daemon.containers import bind_specs
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
-from daemon.containers.record import network_settings, new_record
+from daemon.containers.record import RESOURCE_KEYS, network_settings, new_record
 from daemon.containers.state import (
     ZERO_TIME,
     Status,
@@ -499,18 +499,18 @@ class ContainerService:
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
         check_pause(c.status, c.id)
-        await asyncio.to_thread(self.cgroups.freeze, self._cgroup(c))
-        c.state.update(Status=Status.PAUSED.value, Paused=True)
-        self.store.save(c)
-        self.events.publish("container", "pause", c.id, self._attrs(c))
+        await self._set_paused(c, True)
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
         check_unpause(c.status, c.id)
-        await asyncio.to_thread(self.cgroups.thaw, self._cgroup(c))
-        c.state.update(Status=Status.RUNNING.value, Paused=False)
+        await self._set_paused(c, False)
+
+    async def _set_paused(self, c: Container, paused: bool) -> None:
+        await asyncio.to_thread(self.cgroups.freeze if paused else self.cgroups.thaw, self._cgroup(c))
+        c.state.update(Status=(Status.PAUSED if paused else Status.RUNNING).value, Paused=paused)
         self.store.save(c)
-        self.events.publish("container", "unpause", c.id, self._attrs(c))
+        self.events.publish("container", "pause" if paused else "unpause", c.id, self._attrs(c))
 
     # --- remove, rename, update, prune ----------------------------------------------------------
 
@@ -573,18 +573,7 @@ class ContainerService:
         c = self.get(ref)
         if not isinstance(body, dict):
             raise InvalidParameter("invalid update body")
-        keys = (
-            "Memory",
-            "MemorySwap",
-            "MemoryReservation",
-            "NanoCpus",
-            "CpuShares",
-            "CpuQuota",
-            "CpuPeriod",
-            "CpusetCpus",
-            "CpusetMems",
-            "PidsLimit",
-        )
+        keys = RESOURCE_KEYS
         changes = {k: body[k] for k in keys if k in body and body[k] not in (None,)}
         merged = {**c.host_config, **changes}
         if changes.get("NanoCpus"):
