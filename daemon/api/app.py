@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.api.common import Handler, error_response
+from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response
 from daemon.api.unimplemented import missing_feature, missing_object
 from daemon.errors import DaemonError
 
@@ -50,10 +50,34 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(str(e) or e.__class__.__name__, 500)
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+@web.middleware
+async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse API versions outside [MIN_API_VERSION, API_VERSION], with Docker's words."""
+    asked = request.match_info.get("api_version")
+    if asked:
+        if _version(asked) > _version(API_VERSION):
+            return error_response(
+                f"client version {asked} is too new. Maximum supported API version is {API_VERSION}", 400
+            )
+        if _version(asked) < _version(MIN_API_VERSION):
+            return error_response(
+                f"client version {asked} is too old. Minimum supported API version is {MIN_API_VERSION}, "
+                "please upgrade your client to a newer version",
+                400,
+            )
+    return await handler(request)
+
+
 def build_app(services: Services) -> web.Application:
     from daemon.api import containers, execs, images, system
 
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[error_middleware, version_middleware], client_max_size=64 * 1024 * 1024
+    )
     app[SERVICES] = services
     registrars: list[Callable[[web.Application, Services], None]] = [
         system.register,

@@ -73,13 +73,15 @@ async def post_containers_kill(request: web.Request) -> web.Response:
 
 async def post_containers_wait(request: web.Request) -> web.StreamResponse:
     # headers at once, body when the condition is met: the docker CLI blocks until it sees the headers
-    fut = _service(request).wait_future(
+    c, fut = _service(request).wait_future(
         request.match_info["id"], request.query.get("condition", "not-running")
     )
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     code = await fut
-    await resp.write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
+    error = c.state.get("Error") or ""
+    body = {"StatusCode": code, "Error": {"Message": error} if error else None}
+    await resp.write(json.dumps(body).encode() + b"\n")
     await resp.write_eof()
     return resp
 

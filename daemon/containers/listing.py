@@ -5,7 +5,7 @@ from typing import Any
 
 from daemon.containers.state import Status
 from daemon.containers.store import Container
-from daemon.errors import InvalidParameter
+from daemon.errors import InvalidParameter, no_such_container
 from daemon.runtime.logfile import parse_timestamp
 
 FILTERS = {
@@ -149,7 +149,13 @@ def _name_regex(name: str, pattern: str) -> bool:
         return False
 
 
+PRUNE_FILTERS = {"label", "label!", "until"}
+
+
 def matches_prune_filters(c: Container, filters: dict[str, list[str]]) -> bool:
+    for key in filters:
+        if key not in PRUNE_FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
     for value in filters.get("label", []):
         if not _label_ok(c, value):
             return False
@@ -180,7 +186,7 @@ def select(
         for ref in filters.get(key, []):
             anchor = next((c for c in containers if c.id.startswith(ref) or c.name == ref.lstrip("/")), None)
             if anchor is None:
-                raise InvalidParameter(f"No such container: {ref}")
+                raise no_such_container(ref)
             if key == "before":
                 chosen = [c for c in chosen if c.data["Created"] < anchor.data["Created"]]
             else:

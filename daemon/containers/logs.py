@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from daemon.errors import InvalidParameter
 from daemon.runtime.logfile import parse_timestamp
 
 FOLLOW_POLL = 0.05
@@ -37,7 +38,11 @@ def parse_time_arg(value: str | None) -> int:
     try:
         return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9])
     except ValueError:
+        pass
+    try:
         return parse_timestamp(value)
+    except ValueError as e:
+        raise InvalidParameter(f"invalid value for time: {value!r}") from e
 
 
 def _decode(line: bytes) -> LogEntry | None:

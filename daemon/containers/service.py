@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import signal as signals
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -18,7 +17,7 @@ from typing import Any, NoReturn, Protocol
 from daemon.containers import bind_specs
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
-from daemon.containers.record import RESOURCE_KEYS, network_settings, new_record
+from daemon.containers.record import RESOURCE_KEYS, new_record
 from daemon.containers.state import (
     ZERO_TIME,
     Status,
@@ -418,20 +417,7 @@ class ContainerService:
         c.pending_attaches.append(AttachRequest(stdin, stdout, stderr, fut))
         return c, await fut
 
-    async def wait(self, ref: str, condition: str) -> int:
-        c = self.get(ref)
-        if condition not in ("not-running", "next-exit", "removed", ""):
-            raise InvalidParameter(f"invalid condition: {condition!r}")
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if condition == "removed":
-            c.removed_waiters.append(fut)
-        elif condition == "next-exit" or c.running:
-            c.exit_waiters.append(fut)
-        else:
-            return int(c.state["ExitCode"])
-        return await fut
-
-    def wait_future(self, ref: str, condition: str) -> "asyncio.Future[int]":
+    def wait_future(self, ref: str, condition: str) -> "tuple[Container, asyncio.Future[int]]":
         """Registers the wait at once (before the caller answers 200), the result comes later."""
         c = self.get(ref)
         if condition not in ("not-running", "next-exit", "removed", ""):
@@ -443,7 +429,7 @@ class ContainerService:
             c.exit_waiters.append(fut)
         else:
             fut.set_result(int(c.state["ExitCode"]))
-        return fut
+        return c, fut
 
     # --- stop, kill, restart --------------------------------------------------------------------
 
@@ -535,9 +521,8 @@ class ContainerService:
         self.store.discard(c)
         self._fail_pending(c)
         try:
-            self.store.delete_record(
-                c
-            )  # the point of no return: a crash after it leaves a dir load() removes
+            # the point of no return: a crash after it leaves a directory that load() removes
+            self.store.delete_record(c)
         except BaseException:
             c.state["Status"] = previous.value
             self.store.add(c)
@@ -627,11 +612,3 @@ class ContainerService:
         check_running(c.status, c.id)
         pids = await asyncio.to_thread(self.cgroups.pids, self._cgroup(c))
         return await top(pids, ps_args)
-
-    def network_settings_for(self, mode: str) -> dict[str, Any]:
-        return network_settings(mode)
-
-    def uptime_seconds(self, c: Container) -> float:
-        from daemon.runtime.logfile import parse_timestamp
-
-        return max(0.0, time.time() - parse_timestamp(c.state["StartedAt"]) / 1e9)

@@ -49,7 +49,7 @@ class Reference:
 
     @property
     def familiar_name(self) -> str:
-        """"docker.io/library/busybox" -> "busybox"; other registries keep their domain."""
+        """ "docker.io/library/busybox" -> "busybox"; other registries keep their domain."""
         if self.domain != DEFAULT_DOMAIN:
             return self.name
         path = self.path
@@ -99,9 +99,7 @@ def parse(ref: str) -> Reference:
     No default tag is added (see Reference.with_default_tag). Raises InvalidParameter.
     """
     if ANCHORED_ID_RE.match(ref):
-        raise InvalidParameter(
-            f"invalid repository name ({ref}), cannot specify 64-byte hexadecimal strings"
-        )
+        raise InvalidParameter(f"invalid repository name ({ref}), cannot specify 64-byte hexadecimal strings")
     if not ref:
         raise InvalidParameter("invalid reference format: repository name must have at least one component")
     domain, remainder = _split_domain(ref)

@@ -302,9 +302,7 @@ class ImageService:
         how = "cannot be forced" if c.hard else "must be forced"
         return Conflict(f"conflict: unable to delete {short_id(image_id)} ({how}) - {c.message}")
 
-    def _delete_image(
-        self, image_id: str, records: Records, force: bool, prune: bool, quiet: bool
-    ) -> None:
+    def _delete_image(self, image_id: str, records: Records, force: bool, prune: bool, quiet: bool) -> None:
         conflict = self._conflict(image_id, check_stopped=not force, check_refs=not force)
         if conflict is not None:
             dangling = not self._store.refs_of(image_id) and not self._store.children(image_id)
@@ -473,8 +471,10 @@ class ImageService:
             old = self._store.set_ref(ref.store_key(), image.id)
             if old is not None:
                 out.append(
-                    {"stream": f"The image {name} already exists, renaming the old one with ID {old} "
-                     "to empty string\n"}
+                    {
+                        "stream": f"The image {name} already exists, renaming the old one with ID {old} "
+                        "to empty string\n"
+                    }
                 )
             out.append({"stream": f"Loaded image: {name}\n"})
         return out

@@ -260,3 +260,18 @@ async def test_lookup_of_a_kind_we_lack_finds_nothing(aiohttp_client: Any) -> No
     assert resp.status == 404 and (await resp.json())["message"] == "network web not found"
     resp = await client.get("/volumes/data")
     assert resp.status == 404 and (await resp.json())["message"] == "get data: no such volume"
+
+
+@pytest.mark.parametrize(
+    ("version", "words"),
+    [("1.99", "client version 1.99 is too new. Maximum supported API version is 1.47"),
+     ("1.12", "client version 1.12 is too old. Minimum supported API version is 1.24")],
+)  # fmt: skip
+async def test_api_versions_outside_the_range_are_refused(
+    aiohttp_client: Any, version: str, words: str
+) -> None:
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
+    resp = await client.get(f"/v{version}/_ping")
+    assert resp.status == 400
+    assert (await resp.json())["message"].startswith(words)
+    assert (await client.get("/v1.24/_ping")).status == 200

@@ -148,7 +148,8 @@ def remove_tree(top: str, timeout: float, on_busy: Callable[[], None]) -> None:
                     cleared = True
                     continue
                 if e.errno != errno.EBUSY or time.monotonic() >= deadline:
-                    raise CgroupError(f"cannot remove cgroup {dirpath}: {e.strerror}",
-                                      e.errno or 0, dirpath) from e
+                    raise CgroupError(
+                        f"cannot remove cgroup {dirpath}: {e.strerror}", e.errno or 0, dirpath
+                    ) from e
                 on_busy()
                 time.sleep(0.02)

@@ -175,8 +175,10 @@ class V1Manager:
         cpuset = self._dir("cpuset", name)
         if cpuset:
             parent = os.path.dirname(cpuset)
-            for f, value, what in (("cpuset.cpus", r.cpuset_cpus, "cpuset cpus"),
-                                   ("cpuset.mems", r.cpuset_mems, "cpuset mems")):
+            for f, value, what in (
+                ("cpuset.cpus", r.cpuset_cpus, "cpuset cpus"),
+                ("cpuset.mems", r.cpuset_mems, "cpuset mems"),
+            ):
                 # empty means "all the parent has", which v1 must spell out
                 value = value or read_opt(os.path.join(parent, f)) or ""
                 if value:
@@ -219,8 +221,9 @@ class V1Manager:
     def _freezer_state(self, name: str) -> str:
         d = self._dir("freezer", name)
         if d is None:
-            raise CgroupError(f"the freezer cgroup controller is not mounted under {self.root}",
-                              errno.EOPNOTSUPP)
+            raise CgroupError(
+                f"the freezer cgroup controller is not mounted under {self.root}", errno.EOPNOTSUPP
+            )
         return os.path.join(d, "freezer.state")
 
     def _set_state(self, name: str, target: str) -> bool:

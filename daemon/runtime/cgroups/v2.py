@@ -34,8 +34,9 @@ def _limit(value: int) -> str:
 class V2Manager:
     version = 2
 
-    def __init__(self, root: str = DEFAULT_ROOT, *, freeze_timeout: float = 10.0,
-                 remove_timeout: float = 5.0) -> None:
+    def __init__(
+        self, root: str = DEFAULT_ROOT, *, freeze_timeout: float = 10.0, remove_timeout: float = 5.0
+    ) -> None:
         self.root = root
         self.controllers = frozenset(tokens(read_opt(os.path.join(root, "cgroup.controllers"))))
         self.freeze_timeout = freeze_timeout
@@ -145,8 +146,10 @@ class V2Manager:
             quota, period = r.cfs()
             write(os.path.join(leaf, "cpu.max"), f"{_limit(quota)} {period}", "CPU quota")
         if "cpuset" in available:
-            for f, value, what in (("cpuset.cpus", r.cpuset_cpus, "cpuset cpus"),
-                                   ("cpuset.mems", r.cpuset_mems, "cpuset mems")):
+            for f, value, what in (
+                ("cpuset.cpus", r.cpuset_cpus, "cpuset cpus"),
+                ("cpuset.mems", r.cpuset_mems, "cpuset mems"),
+            ):
                 path = os.path.join(leaf, f)
                 if value:
                     write(path, value, what)
