@@ -289,7 +289,11 @@ class ContainerService:
     async def start(self, ref: str) -> None:
         c = self.get(ref)
         async with c.lock:
-            await self._start_locked(c)
+            try:
+                await self._start_locked(c)
+            except BaseException:
+                self._fail_pending(c)  # an attach waiting for this start must not wait forever
+                raise
 
     async def _start_locked(self, c: Container) -> None:
         check_start(c.status, c.id)
