@@ -14,6 +14,7 @@ from daemon.containers.logs import LogQuery, parse_time_arg, read_logs
 from daemon.containers.service import ContainerService
 from daemon.containers.streams import parse_detach_keys, splice
 from daemon.errors import InvalidParameter
+from daemon.runtime.client import RuntimeFailure
 from daemon.runtime.frames import HEADER
 
 
@@ -193,7 +194,10 @@ async def post_containers_attach(request: web.Request) -> web.StreamResponse:
             if attach_task not in done:
                 attach_task.cancel()
                 return conn.response
-            _, shim = attach_task.result()
+            try:
+                _, shim = attach_task.result()
+            except RuntimeFailure:  # the start failed: its own request reports why
+                return conn.response
             if shim is not None:
                 await splice(shim, conn, tty, stdin, keys)
         await conn.drain()
