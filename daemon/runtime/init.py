@@ -1,13 +1,15 @@
 """What a shim's forked children do: become a container's first process, or join it as an exec.
 
-Each step waits for the shim where the shim has work to do (joining the cgroup, handing back a pty),
-and reports "ready" only when nothing is left but execve, so a start error never leaves a process behind.
+Each child first moves itself into the container's cgroup (cheap for the process itself, see
+CgroupManager.join_self), hands the shim a pty where there is one, and reports "ready" only when nothing
+is left but execve, which waits for the shim's "go": a start error never leaves a process behind.
 """
 
 import os
 import socket
 
 from daemon.runtime import linux, rootfs
+from daemon.runtime.cgroups import CgroupManager
 from daemon.runtime.process import (
     StartError,
     finalize_and_exec,
@@ -35,11 +37,14 @@ def _stdio(stdio: tuple[int, int, int]) -> None:
 class ContainerBody:
     """PID 1 of a new PID namespace (the shim unshared it before forking us)."""
 
-    def __init__(self, spec: ContainerSpec, root: str, stdio: tuple[int, int, int]) -> None:
-        self.spec, self.root, self.stdio = spec, root, stdio
+    def __init__(
+        self, spec: ContainerSpec, root: str, stdio: tuple[int, int, int], cgroups: CgroupManager
+    ) -> None:
+        self.spec, self.root, self.stdio, self.cgroups = spec, root, stdio, cgroups
 
     def __call__(self, sync: socket.socket) -> None:
         spec = self.spec
+        self.cgroups.join_self(spec.cgroup_name)  # first: everything after is accounted and limited
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
         if spec.network_mode != "host":
             flags |= linux.CLONE_NEWNET
@@ -58,8 +63,7 @@ class ContainerBody:
         cwd = spec.process.cwd or "/"
         os.makedirs(cwd, exist_ok=True)  # Docker creates a missing WorkingDir
         prep = prepare(spec.process, spec.hostname)
-        _wait_for(sync, "continue")  # the shim has put us in the cgroup: its namespace roots there
-        if os.path.exists("/proc/self/ns/cgroup"):
+        if os.path.exists("/proc/self/ns/cgroup"):  # after joining: the namespace roots at our cgroup
             linux.unshare(linux.CLONE_NEWCGROUP)
         send_msg(sync, {"ready": True})
         _wait_for(sync, "go")
@@ -71,6 +75,8 @@ class ExecBody:
 
     def __init__(
         self,
+        cgroups: CgroupManager,
+        cgroup_name: str,
         init_pid: int,
         proc: ProcessSpec,
         hostname: str,
@@ -78,6 +84,7 @@ class ExecBody:
         tty_size: tuple[int, int] | None,
     ) -> None:
         self.proc, self.hostname, self.stdio, self.tty_size = proc, hostname, stdio, tty_size
+        self.cgroups, self.cgroup_name = cgroups, cgroup_name
         # open the namespaces now: the shim may not keep /proc/<pid> reachable for long
         self.ns_fds = []
         for name in NAMESPACES:
@@ -86,7 +93,7 @@ class ExecBody:
                 self.ns_fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
 
     def __call__(self, sync: socket.socket) -> None:
-        _wait_for(sync, "continue")
+        self.cgroups.join_self(self.cgroup_name)  # while the host's cgroup file system is in reach
         for fd in self.ns_fds:
             linux.setns(fd)
             os.close(fd)

@@ -147,14 +147,12 @@ class Shim:
         self.cgroups.restrict_devices(spec.cgroup_name, spec.process.privileged)
         linux.unshare(linux.CLONE_NEWPID)  # our next child is PID 1 of the container
         stdio, child_fds, ours = self._pipes(spec.process.tty, spec.process.open_stdin)
-        body = ContainerBody(spec, root, stdio)
+        body = ContainerBody(spec, root, stdio, self.cgroups)
         pid, sync = self._fork(body, child_fds)
         session = Session(pid, sync, spec.process.tty)
         self.init = session
         self.by_pid[pid] = session
         try:
-            # the child builds its root meanwhile: joining v1 hierarchies costs ~1 ms each
-            await self._join_and_continue(session)
             await session.handshake()
         except BaseException:
             self._kill_and_reap(pid)
@@ -289,14 +287,15 @@ class Shim:
         proc = ProcessSpec(**req["process"])
         size = (int(req["tty_size"][0]), int(req["tty_size"][1])) if req.get("tty_size") else None
         stdio, child_fds, ours = self._pipes(proc.tty, proc.open_stdin)
-        body = ExecBody(self.init.pid, proc, self.spec.hostname, stdio, size)
+        body = ExecBody(
+            self.cgroups, self.spec.cgroup_name, self.init.pid, proc, self.spec.hostname, stdio, size
+        )
         pid, sync = self._fork(body, child_fds)
         for fd in body.ns_fds:
             os.close(fd)
         session = Session(pid, sync, proc.tty)
         self.by_pid[pid] = session
         try:
-            await self._join_and_continue(session)
             await session.handshake()
         except (ChildFailed, RuntimeError, OSError) as e:
             for fd in ours:
@@ -331,19 +330,6 @@ class Shim:
         finally:
             stdin_task.cancel()
             self.execs.pop(exec_id, None)
-
-    async def _join_and_continue(self, session: Session) -> None:
-        """Put the child in the container's cgroup and let it go on.
-
-        A child that failed early (a missing binary) may be gone already: then its own report,
-        still queued on the sync socket, says why, and handshake() raises with it.
-        """
-        try:
-            self.cgroups.add_process(self.spec.cgroup_name, session.pid)
-            send_msg(session.sync, {"op": "continue"})
-        except OSError:
-            await session.handshake()
-            raise
 
     async def _exec_failed(self, writer: asyncio.StreamWriter, session: Session, message: str) -> None:
         """Docker reports a failed exec on the stream, with 126/127 as its exit code."""
@@ -391,7 +377,7 @@ class Shim:
         except OSError:
             log.exception("cgroup clean-up failed")
         self.exit_info = {"exit_code": code, "oom_killed": oom, "finished_at": finished}
-        write_json_atomic(self.exec_dir / "exit.json", self.exit_info)
+        write_json_atomic(self.exec_dir / "exit.json", self.exit_info, durable=False)
         self.done.set()
         await asyncio.sleep(0)  # let waiters and attachers answer before we go
         for writer in list(self.attached):
@@ -400,9 +386,8 @@ class Shim:
 
     def _write_state(self, status: str) -> None:
         assert self.init is not None
-        write_json_atomic(
-            self.exec_dir / "state.json", {"pid": self.init.pid, "shim_pid": os.getpid(), "status": status}
-        )
+        state = {"pid": self.init.pid, "shim_pid": os.getpid(), "status": status}
+        write_json_atomic(self.exec_dir / "state.json", state, durable=False)
 
 
 async def amain(exec_dir: Path) -> int:

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
+def write_bytes_atomic(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o600, durable: bool = True
+) -> None:
+    """Replace `path` in one step. `durable=False` skips the fsync: for run-time state that a reboot
+    makes meaningless anyway (the exec root), where only the all-or-nothing replace matters."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -16,7 +20,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
@@ -25,8 +30,10 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o
         raise
 
 
-def write_json_atomic(path: str | os.PathLike[str], value: Any, mode: int = 0o600) -> None:
-    write_bytes_atomic(path, json.dumps(value, separators=(",", ":")).encode(), mode)
+def write_json_atomic(
+    path: str | os.PathLike[str], value: Any, mode: int = 0o600, durable: bool = True
+) -> None:
+    write_bytes_atomic(path, json.dumps(value, separators=(",", ":")).encode(), mode, durable)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

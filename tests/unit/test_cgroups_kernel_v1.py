@@ -203,3 +203,29 @@ def test_remove_kills_frozen_processes_and_leaves_no_dirs(cg: Cgroup) -> None:
     assert not cg.m.exists(cg.name)
     for d in cg.m.paths(cg.name).values():
         assert not os.path.exists(d)
+
+
+def test_a_process_joins_every_hierarchy_itself(cg: Cgroup) -> None:
+    cg.m.create(cg.name, Resources(memory=64 * MiB))
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child moves itself, as a container's first process does
+        code = 0
+        try:
+            cg.m.join_self(cg.name)
+        except BaseException:
+            code = 1
+        os.write(write_end, b"x")
+        time.sleep(5)
+        os._exit(code)
+    try:
+        os.read(read_end, 1)
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        joined = {line.split(":")[1] for line in lines if line.endswith("/" + cg.name)}
+        assert {"memory", "pids", "freezer", "cpuset"} <= joined, lines
+        assert str(pid) in cg.file("memory", "cgroup.procs").split()
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(read_end)
+        os.close(write_end)

@@ -33,6 +33,14 @@ class CgroupManager(Protocol):
 
     def add_process(self, name: str, pid: int) -> None: ...
 
+    def join_self(self, name: str) -> None:
+        """Move the calling process, which must be single-threaded, into the cgroup.
+
+        On v1 this writes "0" to `tasks`, which the kernel does without the global lock that a
+        write of another process's PID to `cgroup.procs` takes (a whole RCU grace period, 5-25 ms,
+        for every hierarchy of a new cgroup).
+        """
+
     def restrict_devices(self, name: str, allow_all: bool) -> None:
         """Docker's default device allow-list (v1 devices controller); v2 would need eBPF."""
 

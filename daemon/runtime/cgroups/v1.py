@@ -127,6 +127,10 @@ class V1Manager:
         for rule in DEFAULT_DEVICE_RULES:
             write(os.path.join(d, "devices.allow"), rule, action=f"cannot allow device {rule} in {d}")
 
+    def join_self(self, name: str) -> None:
+        for d in self._dirs(name):
+            write(os.path.join(d, "tasks"), "0", action=f"cannot join cgroup {d}")
+
     def add_process(self, name: str, pid: int) -> None:
         for d in self._dirs(name):
             write(os.path.join(d, "cgroup.procs"), str(pid), action=f"cannot add process {pid} to cgroup {d}")

@@ -106,6 +106,10 @@ class V2Manager:
     def restrict_devices(self, name: str, allow_all: bool) -> None:
         """Not implemented on v2: it takes an eBPF program (BPF_CGROUP_DEVICE), a later issue."""
 
+    def join_self(self, name: str) -> None:
+        leaf = self._path(name)
+        write(os.path.join(leaf, "cgroup.procs"), "0", action=f"cannot join cgroup {leaf}")
+
     def add_process(self, name: str, pid: int) -> None:
         leaf = self._path(name)
         action = f"cannot add process {pid} to cgroup {leaf}"
