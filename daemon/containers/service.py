@@ -323,7 +323,7 @@ class ContainerService:
             StartedAt=timestamp(),
             FinishedAt=ZERO_TIME,
         )
-        self.store.save(c)
+        self.store.save_state(c)
         self.events.publish("container", "start", c.id, self._attrs(c))
         self._watch(c)
 
@@ -341,7 +341,7 @@ class ContainerService:
             f"unable to start container process: {message}: unknown"
         )
         c.state.update(ExitCode=code, Error=full)
-        self.store.save(c)
+        self.store.save_state(c)
         self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(code)))
         self._resolve(c.exit_waiters, code)
         if c.host_config.get("AutoRemove"):
@@ -389,7 +389,7 @@ class ContainerService:
             OOMKilled=info.oom_killed,
             FinishedAt=info.finished_at or timestamp(),
         )
-        self.store.save(c)
+        self.store.save_state(c)
         self.runtime.cleanup(c.id)
         if info.oom_killed:
             self.events.publish("container", "oom", c.id, self._attrs(c))
@@ -499,7 +499,7 @@ class ContainerService:
     async def _set_paused(self, c: Container, paused: bool) -> None:
         await asyncio.to_thread(self.cgroups.freeze if paused else self.cgroups.thaw, self._cgroup(c))
         c.state.update(Status=(Status.PAUSED if paused else Status.RUNNING).value, Paused=paused)
-        self.store.save(c)
+        self.store.save_state(c)
         self.events.publish("container", "pause" if paused else "unpause", c.id, self._attrs(c))
 
     # --- remove, rename, update, prune ----------------------------------------------------------

@@ -90,6 +90,11 @@ class ContainerStore:
     def save(self, c: Container) -> None:
         write_json_atomic(c.dir / RECORD, c.data)
 
+    def save_state(self, c: Container) -> None:
+        """A change of run state only: restore() re-derives it from the kernel and the shims anyway,
+        so the write need not reach the disk before we go on (it stays all-or-nothing)."""
+        write_json_atomic(c.dir / RECORD, c.data, durable=False)
+
     def delete_record(self, c: Container) -> None:
         (c.dir / RECORD).unlink(missing_ok=True)
 
