@@ -28,6 +28,28 @@ def _os_release() -> dict[str, str]:
     return out
 
 
+DOCKER_FS_NAMES = {"ext2": "extfs", "ext3": "extfs", "ext4": "extfs"}  # as Docker names them
+
+
+def backing_filesystem(path: Path) -> str:
+    """The type of the file system holding `path`: the longest mount point above it."""
+    best, fstype = "", "unknown"
+    target = str(path.resolve())
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return fstype
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, fields[2]
+    return DOCKER_FS_NAMES.get(fstype, fstype)
+
+
 def _mem_total() -> int:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -98,7 +120,10 @@ class SystemService:
             "ContainersStopped": len(all_) - running - paused,
             "Images": self.images.count(),
             "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "DriverStatus": [
+                ["Backing Filesystem", backing_filesystem(self.data_root)],
+                ["Supports d_type", "true"],
+            ],
             "Plugins": {
                 "Volume": ["local"],
                 "Network": ["host", "null"],

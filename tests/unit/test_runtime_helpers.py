@@ -108,3 +108,11 @@ def test_json_log_writer_splits_lines_and_keeps_partial(tmp_path: Path) -> None:
 def test_timestamps_round_trip_with_nanoseconds() -> None:
     assert parse_timestamp(timestamp(1_700_000_000_123_456_789)) == 1_700_000_000_123_456_789
     assert parse_timestamp("0001-01-01T00:00:00Z") == 0
+
+
+def test_backing_filesystem_names_the_mount_below_a_path(tmp_path: Path) -> None:
+    from daemon.system import backing_filesystem
+
+    assert backing_filesystem(Path("/proc/self")) == "proc"
+    mounts = {line.split()[1]: line.split()[2] for line in Path("/proc/self/mounts").read_text().splitlines()}
+    assert backing_filesystem(Path("/")) == {"ext4": "extfs"}.get(mounts["/"], mounts["/"])
