@@ -28,8 +28,11 @@ SD_LISTEN_FDS_START = 3
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
+        # Only root may pass: layers and container upper dirs hold setuid files and device nodes
+        # that other host users must not reach (moby's CVE-2021-41091). chmod: mkdir never tightens.
         for d in (config.data_root, config.exec_root):
-            d.mkdir(parents=True, exist_ok=True, mode=0o711)
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(d, 0o700)
         self.events = EventBus()
         self.cgroups = detect()
         self.runtime = Runtime(config.exec_root)

@@ -45,6 +45,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response("page not found", 404)
     except web.HTTPException:
         raise
+    except ConnectionError:  # the client went away mid-stream: aiohttp drops the connection quietly
+        raise
     except Exception as e:  # anything else is our bug: log it, answer 500
         log.exception("%s %s failed", request.method, request.path)
         return error_response(str(e) or e.__class__.__name__, 500)

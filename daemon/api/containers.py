@@ -177,8 +177,9 @@ async def post_containers_attach(request: web.Request) -> web.StreamResponse:
     c = svc.get(request.match_info["id"])
     stdin, stdout, stderr = (query_bool(request, k) for k in ("stdin", "stdout", "stderr"))
     logs, stream = query_bool(request, "logs"), query_bool(request, "stream")
-    keys = parse_detach_keys(request.query.get("detachKeys")) if stdin else None
     tty = bool(c.config.get("Tty"))
+    # like Docker, the detach keys only apply to a TTY: piped stdin is passed on byte for byte
+    keys = parse_detach_keys(request.query.get("detachKeys")) if stdin and tty else None
     async with hijack(request, multiplexed=not tty) as conn:
         if logs:
             q = LogQuery(stdout=stdout, stderr=stderr)
@@ -188,7 +189,7 @@ async def post_containers_attach(request: web.Request) -> web.StreamResponse:
         if stream:
             attach_task = asyncio.ensure_future(svc.attach(c.id, stdin, stdout, stderr))
             # a client that hangs up before the container starts must not leave a waiting attach behind
-            closed = asyncio.ensure_future(conn.protocol.closed.wait())
+            closed = asyncio.ensure_future(conn.wait_closed())
             done, _ = await asyncio.wait({attach_task, closed}, return_when=asyncio.FIRST_COMPLETED)
             closed.cancel()
             if attach_task not in done:

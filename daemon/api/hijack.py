@@ -6,12 +6,25 @@ the transport (see client-facts.md): its data is the client's stdin, its half-cl
 
 import asyncio
 import contextlib
+import select
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+PEER_CHECK_INTERVAL = 1.0  # seconds between looks for a vanished client
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+
+
+def _peer_closed(transport: asyncio.BaseTransport) -> bool:
+    """After EOF: did the client close its socket (POLLHUP on a unix socket), or only its writing
+    side (stdin ended, output still wanted)? A dead client is otherwise only noticed at a write."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLHUP)
+    return any(event & select.POLLHUP for _fd, event in poller.poll(0))
 
 
 class HijackedProtocol(asyncio.Protocol):
@@ -28,6 +41,8 @@ class HijackedProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.queue.put_nowait(b"")
+        if _peer_closed(self.transport):
+            self.closed.set()  # not a half-close: the client is gone, stop streaming to it
         return True  # keep our write side open for the rest of the output
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -78,6 +93,15 @@ class HijackedConn:
             fut = asyncio.get_running_loop().create_future()
             self.protocol._drain_waiters.append(fut)
             await fut
+
+    async def wait_closed(self) -> None:
+        # After a half-close (the docker CLI shuts its side at once when it sends no stdin) the
+        # transport reads no more, so a client that dies later is only seen by looking.
+        while not self.protocol.closed.is_set():
+            if _peer_closed(self.transport):
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.protocol.closed.wait(), PEER_CHECK_INTERVAL)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 
+from daemon.containers.security import no_new_privileges, process_caps
 from daemon.containers.service import ContainerService
 from daemon.containers.state import check_exec
 from daemon.containers.streams import ClientConn, parse_detach_keys, splice
 from daemon.errors import Conflict, InvalidParameter, no_such_exec
 from daemon.events.bus import EventBus
-from daemon.runtime import caps
 from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
 from daemon.runtime.spec import ProcessSpec
 
@@ -126,7 +126,8 @@ class ExecService:
             tty=tty,
             open_stdin=bool(b.AttachStdin),
             stdin_once=True,
-            caps=caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged),
+            caps=process_caps(hc, self.containers.cgroups.version, privileged),
+            no_new_privs=no_new_privileges(hc),  # an exec keeps the container's setting, as in Docker
             privileged=privileged,
         )
 
@@ -176,7 +177,8 @@ class ExecService:
     async def run_attached(
         self, inst: ExecInstance, stream: ShimStream, client: ClientConn, tty: bool
     ) -> None:
-        keys = parse_detach_keys(inst.body.DetachKeys) if inst.body.AttachStdin else None
+        # like Docker, the detach keys only apply to a TTY: piped stdin is passed on byte for byte
+        keys = parse_detach_keys(inst.body.DetachKeys) if inst.body.AttachStdin and tty else None
         try:
             await splice(
                 stream, client, tty, bool(inst.body.AttachStdin), keys, lambda m: self.finished(inst, m)

@@ -18,6 +18,7 @@ from daemon.containers import bind_specs
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
 from daemon.containers.record import RESOURCE_KEYS, new_record
+from daemon.containers.security import check_security_opts, no_new_privileges, process_caps
 from daemon.containers.state import (
     ZERO_TIME,
     Status,
@@ -101,6 +102,11 @@ class ContainerService:
         for c in self.store.load():
             c.pending_attaches = []
             if not c.running:
+                # a shim left from a crash between its start and the record saying so: undo it
+                if self.runtime.exec_dir(c.id).exists():
+                    self.runtime.kill_shim(c.id)
+                    self._remove_cgroup(c)
+                    self.runtime.cleanup(c.id)
                 continue
             if self.runtime.shim_alive(c.id):
                 frozen = False
@@ -110,7 +116,7 @@ class ContainerService:
                 c.state["Status"] = (Status.PAUSED if frozen else Status.RUNNING).value
                 self._watch(c)
             else:
-                info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp())
+                info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp(), recorded=False)
                 await self._exited(c, info)
 
     def usage(self, image_id: str) -> list[tuple[str, bool]]:
@@ -198,6 +204,7 @@ class ContainerService:
             caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged")))
         except ValueError as e:
             raise InvalidParameter(str(e)) from e
+        check_security_opts(hc.get("SecurityOpt") or [])
         for key in (
             "Dns",
             "ExtraHosts",
@@ -242,7 +249,6 @@ class ContainerService:
     def _spec(self, c: Container) -> ContainerSpec:
         hc, cfg = c.host_config, c.config
         privileged = bool(hc.get("Privileged"))
-        security = hc.get("SecurityOpt") or []
         mode = hc.get("NetworkMode") or "bridge"
         size = hc.get("ConsoleSize") or [0, 0]
         process = ProcessSpec(
@@ -253,10 +259,8 @@ class ContainerService:
             tty=bool(cfg.get("Tty")),
             open_stdin=bool(cfg.get("OpenStdin")),
             stdin_once=bool(cfg.get("StdinOnce")),
-            caps=caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged),
-            no_new_privs=any(
-                s.replace(":", "=") in ("no-new-privileges", "no-new-privileges=true") for s in security
-            ),
+            caps=process_caps(hc, self.cgroups.version, privileged),
+            no_new_privs=no_new_privileges(hc),
             privileged=privileged,
         )
         binds = bind_specs.parse_binds(hc.get("Binds"))
@@ -271,6 +275,7 @@ class ContainerService:
             work_dir=graph["WorkDir"],
             hostname=cfg.get("Hostname") or "",
             readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+            nodev_rootfs=self.cgroups.version == 2 and not privileged,
             network_mode="host" if mode == "host" else "private",
             mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
             etc_files={
@@ -375,8 +380,17 @@ class ContainerService:
 
         c.monitor = asyncio.create_task(monitor())
 
+    def _remove_cgroup(self, c: Container) -> None:
+        """Kill whatever is left in the container's cgroup and remove it (the shim normally does)."""
+        try:
+            self.cgroups.remove(self._cgroup(c))
+        except OSError:
+            log.exception("removing the cgroup of %s failed", c.id[:12])
+
     async def _exited(self, c: Container, info: ExitInfo) -> None:
-        if c.status == Status.PAUSED:
+        if not info.recorded:  # the shim was killed: the container's processes may still run
+            self._remove_cgroup(c)
+        elif c.status == Status.PAUSED:
             with contextlib.suppress(OSError):
                 self.cgroups.thaw(self._cgroup(c))
         c.state.update(
@@ -395,7 +409,7 @@ class ContainerService:
             self.events.publish("container", "oom", c.id, self._attrs(c))
         self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(info.exit_code)))
         self._resolve(c.exit_waiters, info.exit_code)
-        if c.host_config.get("AutoRemove") and c.id in {x.id for x in self.store}:
+        if c.host_config.get("AutoRemove") and not c.restarting and self.store.find(c.id) is not None:
             async with c.lock:
                 await self._remove(c)
 
@@ -477,11 +491,15 @@ class ContainerService:
     async def restart(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
         async with c.lock:
-            if c.running:
-                await self._stop_locked(c, timeout, signal)
-                if c.monitor:
-                    await c.monitor
-            await self._start_locked(c)
+            c.restarting = True  # its exit on the way is not the end that AutoRemove waits for
+            try:
+                if c.running:
+                    await self._stop_locked(c, timeout, signal)
+                    if c.monitor:
+                        await c.monitor
+                await self._start_locked(c)
+            finally:
+                c.restarting = False
         self.events.publish("container", "restart", c.id, self._attrs(c))
 
     # --- pause ----------------------------------------------------------------------------------

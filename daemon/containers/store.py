@@ -27,6 +27,7 @@ class Container:
         self.removed_waiters: list[asyncio.Future[int]] = []
         self.pending_attaches: list[Any] = []
         self.monitor: asyncio.Task[None] | None = None
+        self.restarting = False
 
     @property
     def id(self) -> str:
@@ -64,7 +65,7 @@ class Container:
 class ContainerStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._by_id: dict[str, Container] = {}
         self._by_name: dict[str, str] = {}
 

@@ -25,6 +25,9 @@ class ClientConn(Protocol):
 
     async def drain(self) -> None: ...
 
+    async def wait_closed(self) -> None:
+        """Returns once the client's connection is gone."""
+
 
 def parse_detach_keys(spec: str | None) -> bytes:
     """Docker's "ctrl-p,ctrl-q" notation -> the bytes to watch for."""
@@ -110,23 +113,21 @@ async def splice(
     detach_keys: bytes | None,
     on_control: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
-    """Run both directions until the output ends (the process exited) or the client detaches."""
+    """Run both directions until the output ends (the process exited), the client detaches, or the
+    client's connection goes away (then the shim's connection is closed too: nothing stays open)."""
     out_task = asyncio.create_task(pump_output(shim, client, tty, on_control))
-    tasks: set[asyncio.Task[Any]] = {out_task}
+    gone_task = asyncio.create_task(client.wait_closed())
     in_task = asyncio.create_task(pump_input(shim, client, detach_keys)) if stdin else None
-    if in_task:
-        tasks.add(in_task)
+    waiting: set[asyncio.Task[Any]] = {out_task, gone_task} | ({in_task} if in_task else set())
     try:
-        while out_task in tasks:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if in_task in done:
-                tasks.discard(in_task)
-                if in_task.result():  # detached
-                    break
-            if out_task in done:
+        while True:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if out_task in done or gone_task in done:
+                break
+            if in_task in done and in_task.result():  # detached
                 break
     finally:
-        for t in (out_task, in_task):
+        for t in (out_task, in_task, gone_task):
             if t and not t.done():
                 t.cancel()
         shim.writer.close()

@@ -81,16 +81,16 @@ class EventBus:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._subscribers.add(queue)
         try:
-            if since_ns is not None:
-                for event in list(self._history):
-                    if event["timeNano"] < since_ns:
-                        continue
-                    if until_ns is not None and event["timeNano"] > until_ns:
-                        return
-                    if matches(event, filters):
-                        yield event
-            # the history replay above already delivered what the queue holds from before it started
-            seen_up_to = self._history[-1]["timeNano"] if (since_ns is not None and self._history) else -1
+            # The queue is subscribed before the snapshot is taken, with no await between: each
+            # event is in exactly one of them, even those published while we replay.
+            snapshot = list(self._history) if since_ns is not None else []
+            for event in snapshot:
+                if since_ns is not None and event["timeNano"] < since_ns:
+                    continue
+                if until_ns is not None and event["timeNano"] > until_ns:
+                    return
+                if matches(event, filters):
+                    yield event
             while True:
                 timeout = None
                 if until_ns is not None:
@@ -101,8 +101,6 @@ class EventBus:
                     event = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
                     return
-                if event["timeNano"] <= seen_up_to:
-                    continue
                 if until_ns is not None and event["timeNano"] > until_ns:
                     return
                 if matches(event, filters):

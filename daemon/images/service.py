@@ -23,7 +23,7 @@ from daemon.images.changes import apply_changes, empty_container_config
 from daemon.images.platforms import parse_platform
 from daemon.images.reference import Reference, familiar_with_tag, parse, parse_repo_tag
 from daemon.images.store import ImageStore, Layer, StoredImage, diff_ids_of, ref_repo, validate_config
-from daemon.images.streams import AsyncReadable, BlockingReader, remove_stale_spools, spool
+from daemon.images.streams import AsyncReadable, BlockingReader, remove_stale_spools, spool, upload_pool
 from daemon.images.timeutil import now
 from daemon.store.digest import chain_ids, hex_of, is_digest, short_id
 
@@ -94,6 +94,7 @@ class ImageService:
         self._tmp = data_root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         remove_stale_spools(self._tmp)
+        self._uploads = upload_pool()
         self._store = ImageStore(data_root / "image")
         self._events = events
         self._usage: UsageChecker = lambda _image_id: []
@@ -349,7 +350,8 @@ class ImageService:
         plat = parse_platform(platform)
         comment = message or "Imported from -"
         loop = asyncio.get_running_loop()
-        layer = await asyncio.to_thread(self._store.unpack_layer, BlockingReader(stream, loop), None)
+        reader = BlockingReader(stream, loop)
+        layer = await loop.run_in_executor(self._uploads, self._store.unpack_layer, reader, None)
         try:
             created = now()
             config: dict[str, Any] = {"comment": comment, "created": created}
@@ -413,7 +415,7 @@ class ImageService:
 
     async def load(self, stream: AsyncReadable) -> AsyncIterator[dict[str, Any]]:
         """`docker load`: yields Docker's messages ({"stream": "Loaded image: busybox:latest\\n"})."""
-        path = await spool(stream, self._tmp)
+        path = await spool(stream, self._tmp, self._uploads)
         try:
             archive = await asyncio.to_thread(SaveArchive, path)
             try:

@@ -117,9 +117,12 @@ class ImageStore:
         for leftover in self.staging.iterdir():  # unpacks interrupted by a crash
             self._discard(leftover)
         self._load_layers()
-        self._load_images()
+        all_loaded = self._load_images()
         self._load_refs()
-        self.gc_layers()  # layers of imports that crashed before their image was written
+        if all_loaded:  # else an unreadable image would take its layers (and its containers' roots) along
+            self.gc_layers()  # layers of imports that crashed before their image was written
+        else:
+            log.warning("not collecting unused layers: some images could not be read")
         self._purge_trash_soon()
 
     def _load_layers(self) -> None:
@@ -140,7 +143,9 @@ class ImageStore:
             chain = "sha256:" + d.name
             st.layers[chain] = Layer(chain, diff_id, parent or None, size, d)
 
-    def _load_images(self) -> None:
+    def _load_images(self) -> bool:
+        """Load every image config; False when any could not be read."""
+        all_loaded = True
         for f in self.imagedb.iterdir():
             if not SHA256_HEX.match(f.name):
                 continue
@@ -152,14 +157,17 @@ class ImageStore:
                 config = validate_config(raw)
                 meta_file = self.metadata_dir / f"{f.name}.json"
                 meta = read_json(meta_file) if meta_file.exists() else {}
+                if not isinstance(meta, dict):
+                    raise ValueError("metadata is not an object")
             except (OSError, InvalidParameter, ValueError) as e:
                 log.warning("ignoring image %s: %s", image_id, e)
+                all_loaded = False
                 continue
             chain = chain_ids(diff_ids_of(config))
             missing = [c for c in chain if c not in self._state.layers]
             if missing:
                 log.warning("ignoring image %s: layer %s is missing", image_id, missing[0])
-                continue
+                continue  # its layers are known: collecting the others takes nothing of it
             self._add_image(
                 StoredImage(
                     image_id,
@@ -170,6 +178,7 @@ class ImageStore:
                     retained=bool(meta.get("retained")),
                 )
             )
+        return all_loaded
 
     def _load_refs(self) -> None:
         if not self.repositories_file.exists():

@@ -4,6 +4,7 @@ import asyncio
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -15,6 +16,12 @@ class AsyncReadable(Protocol):
     """What we need of aiohttp's StreamReader."""
 
     async def read(self, n: int = -1) -> bytes: ...
+
+
+def upload_pool() -> ThreadPoolExecutor:
+    """Threads that read a request body wait on the network: they get a pool of their own, so that
+    a few slow uploads cannot take every thread of the default pool (rm, logs, pause use it)."""
+    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="upload")
 
 
 class BlockingReader:
@@ -69,7 +76,7 @@ def remove_stale_spools(directory: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-async def spool(stream: AsyncReadable, directory: Path) -> Path:
+async def spool(stream: AsyncReadable, directory: Path, pool: ThreadPoolExecutor) -> Path:
     """Writes the whole stream to a new temporary file in `directory` (the caller deletes it)."""
     loop = asyncio.get_running_loop()
-    return await asyncio.to_thread(_copy_to_file, BlockingReader(stream, loop), directory)
+    return await loop.run_in_executor(pool, _copy_to_file, BlockingReader(stream, loop), directory)

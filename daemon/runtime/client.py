@@ -14,7 +14,7 @@ from typing import Any
 
 from daemon.runtime import sockpath
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
-from daemon.store.atomic import read_json
+from daemon.store.atomic import read_json, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class ExitInfo:
     exit_code: int
     oom_killed: bool
     finished_at: str
+    recorded: bool = True  # False: the shim died without recording an exit (processes may be left)
 
 
 @dataclass
@@ -129,8 +130,8 @@ class Runtime:
         exec_dir = self.exec_dir(spec.id)
         if exec_dir.exists():
             shutil.rmtree(exec_dir)
-        exec_dir.mkdir(parents=True)
-        (exec_dir / "spec.json").write_text(spec.to_json())
+        exec_dir.mkdir(parents=True, mode=0o700)
+        write_bytes_atomic(exec_dir / "spec.json", spec.to_json().encode(), durable=False)  # 0600: it has Env
         line = await self._spawn_shim(exec_dir)
         try:
             report = json.loads(line) if line.strip() else {"error": "shim exited without a report"}
@@ -196,7 +197,7 @@ class Runtime:
             if not self.shim_alive(cid):
                 break
             await asyncio.sleep(0.1)
-        return self.read_exit(cid) or ExitInfo(255, False, "")
+        return self.read_exit(cid) or ExitInfo(255, False, "", recorded=False)
 
     def read_exit(self, cid: str) -> ExitInfo | None:
         try:

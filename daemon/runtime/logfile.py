@@ -1,6 +1,7 @@
 """The json-file log driver's writer: one JSON object per line, as Docker writes <id>-json.log."""
 
 import json
+import os
 import time
 
 MAX_PARTIAL = 16 * 1024  # Docker splits lines longer than 16 KiB
@@ -14,7 +15,8 @@ def timestamp(ns: int | None = None) -> str:
 
 class JsonLogWriter:
     def __init__(self, path: str) -> None:
-        self.file = open(path, "ab", buffering=0)  # noqa: SIM115 - open for the shim's lifetime
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.file = os.fdopen(fd, "ab", buffering=0)
         self.partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
 
     def write(self, stream: str, data: bytes) -> None:

@@ -55,6 +55,8 @@ def recv_msg(sock: socket.socket) -> tuple[dict[str, object] | None, list[int]]:
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
+    for fd in fds:  # never let one process's pty master leak into the next exec'd process
+        os.set_inheritable(fd, False)
     if not data:
         return None, list(fds)
     return json.loads(data), list(fds)

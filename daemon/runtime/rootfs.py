@@ -4,6 +4,7 @@ Runs in the container's first process, before pivot_root: overlay root, /proc, /
 masked paths, then pivot_root into it.
 """
 
+import errno
 import os
 import stat
 
@@ -32,7 +33,7 @@ DEV_LINKS = [
 
 def mount_overlay(spec: ContainerSpec, target: str) -> None:
     options = f"lowerdir={':'.join(spec.lower_dirs)},upperdir={spec.upper_dir},workdir={spec.work_dir}"
-    linux.mount("overlay", target, "overlay", 0, options)
+    linux.mount("overlay", target, "overlay", MS_NODEV if spec.nodev_rootfs else 0, options)
 
 
 def _mkdir_in(root: str, path: str, mode: int = 0o755) -> str:
@@ -51,8 +52,17 @@ def _touch_in(root: str, path: str) -> str:
 
 def bind(source: str, target: str, readonly: bool, recursive: bool = True) -> None:
     linux.mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
-    if readonly:
-        linux.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | (MS_REC if recursive else 0))
+    if not readonly:
+        return
+    if recursive:
+        try:  # mounts below the source are read-only too, as in Docker 25+
+            linux.make_tree_readonly(target)
+            return
+        except OSError as e:
+            if e.errno not in (errno.ENOSYS, errno.EINVAL):
+                raise
+    # older kernels: read-only at the top only (the remount flag is not recursive)
+    linux.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
 def mount_dev(root: str, privileged: bool) -> None:
@@ -79,11 +89,9 @@ def mount_proc_sys(root: str, spec: ContainerSpec) -> None:
     linux.mount("proc", _mkdir_in(root, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     sys_dir = _mkdir_in(root, "/sys")
     sys_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if spec.process.privileged else MS_RDONLY)
-    if spec.network_mode == "host":
-        # sysfs belongs to the network namespace it is mounted from: show the host's, read-only
-        bind("/sys", sys_dir, readonly=not spec.process.privileged)
-    else:
-        linux.mount("sysfs", sys_dir, "sysfs", sys_flags)
+    # a fresh sysfs, also with the host's network: a bind of /sys would leave its submounts
+    # (/sys/fs/cgroup) writable; mounted from the host's network namespace it shows the host's devices
+    linux.mount("sysfs", sys_dir, "sysfs", sys_flags)
 
 
 def mask_paths(root: str, spec: ContainerSpec) -> None:

@@ -32,6 +32,8 @@ from daemon.store.atomic import write_json_atomic
 
 log = logging.getLogger("pydockerd.shim")
 
+MAX_BACKLOG = 8 * 1024 * 1024  # bytes of output a client may be behind
+
 
 def exit_code_of(status: int) -> int:
     if os.WIFSIGNALED(status):
@@ -54,6 +56,7 @@ class Session:
         self.sync = sync
         self.tty = tty
         self.pty_master: int | None = None
+        self.held = False  # output reading paused until a slow client catches up
         self.outputs: list[Output] = []
         self.stdin: StdinSink | None = None
         self.exited = asyncio.get_running_loop().create_future()
@@ -70,6 +73,16 @@ class Session:
                 self.pty_master = fds[0]
             if msg.get("ready"):
                 return
+
+    def release(self) -> None:
+        """Close what the shim holds for this session once it is over (a pty master: output and stdin)."""
+        for out in self.outputs:
+            out.close()
+        if self.stdin is not None:
+            self.stdin.is_closed = True
+        if self.pty_master is not None:
+            os.close(self.pty_master)
+            self.pty_master = None
 
     async def go(self) -> None:
         """Release the child to execve; EOF on the sync socket means execve succeeded (it is CLOEXEC)."""
@@ -112,6 +125,7 @@ class Shim:
         self.log = JsonLogWriter(self.spec.log_path) if self.spec.log_path else None
         self.exit_info: dict[str, Any] | None = None
         self.done = asyncio.Event()
+        self._tasks: set[asyncio.Future[None]] = set()  # background work, referenced until done
 
     # --- starting -------------------------------------------------------------------------------
 
@@ -144,19 +158,18 @@ class Shim:
         os.makedirs(root, exist_ok=True)
         resources = Resources.from_host_config(spec.resources)
         self.cgroups.create(spec.cgroup_name, resources)
-        self.cgroups.restrict_devices(spec.cgroup_name, spec.process.privileged)
-        linux.unshare(linux.CLONE_NEWPID)  # our next child is PID 1 of the container
-        stdio, child_fds, ours = self._pipes(spec.process.tty, spec.process.open_stdin)
-        body = ContainerBody(spec, root, stdio, self.cgroups)
-        pid, sync = self._fork(body, child_fds)
-        session = Session(pid, sync, spec.process.tty)
-        self.init = session
-        self.by_pid[pid] = session
         try:
+            self.cgroups.restrict_devices(spec.cgroup_name, spec.process.privileged)
+            linux.unshare(linux.CLONE_NEWPID)  # our next child is PID 1 of the container
+            stdio, child_fds, ours = self._pipes(spec.process.tty, spec.process.open_stdin)
+            body = ContainerBody(spec, root, stdio, self.cgroups)
+            pid, sync = self._fork(body, child_fds)
+            session = Session(pid, sync, spec.process.tty)
+            self.init = session
+            self.by_pid[pid] = session
             await session.handshake()
         except BaseException:
-            self._kill_and_reap(pid)
-            self.cgroups.remove(spec.cgroup_name)
+            self.abandon()
             raise
         self._wire(session, ours, spec.process.open_stdin, spec.process.stdin_once, to_log=True)
         return pid
@@ -200,6 +213,12 @@ class Shim:
             for writer in list(self.attached):
                 if getattr(writer, "want", {}).get(stream, True):
                     writer.write(chunk)
+                if writer.transport.get_write_buffer_size() > MAX_BACKLOG:
+                    # an attached client that does not read must not grow the shim without bound;
+                    # the log keeps everything it misses
+                    log.warning("dropping an attached client that fell %d bytes behind", MAX_BACKLOG)
+                    self.attached.discard(writer)
+                    writer.close()
 
     # --- control socket -------------------------------------------------------------------------
 
@@ -254,10 +273,18 @@ class Shim:
         await self._reply(writer, {"ok": True})
         self.attached.add(writer)
         stdin_task = asyncio.create_task(self._pump_stdin(reader, self.init if req.get("stdin") else None))
+        done_task = asyncio.create_task(self.done.wait())
         try:
-            await self.done.wait()
+            await asyncio.wait({stdin_task, done_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not done_task.done():
+                # EOF from the daemon: stdin ended (a half-close) or its client left (a full close).
+                # A write tells them apart: only a closed socket refuses it. The daemon skips it.
+                writer.write(frame(CONTROL, b"{}"))
+                await writer.drain()
+                await done_task
         finally:
             stdin_task.cancel()
+            done_task.cancel()
             self.attached.discard(writer)
         await writer.drain()
 
@@ -301,6 +328,7 @@ class Shim:
             for fd in ours:
                 if fd >= 0:
                     os.close(fd)
+            session.release()
             await self._reply(writer, {"ok": True, "pid": pid})
             await self._exec_failed(writer, session, str(e))
             return
@@ -311,6 +339,20 @@ class Shim:
 
         def forward(stream: int, data: bytes) -> None:
             writer.write(frame(stream, data))
+            if writer.transport.get_write_buffer_size() > MAX_BACKLOG and not session.held:
+                # the exec's client reads slower than it writes: stop reading its output for a while
+                session.held = True
+                for out in session.outputs:
+                    out.pause()
+                self._tasks.add(asyncio.ensure_future(resume_after_drain()))
+
+        async def resume_after_drain() -> None:
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            session.held = False
+            for out in session.outputs:
+                out.resume()
+            self._tasks.difference_update({t for t in self._tasks if t.done()})
 
         for out in session.outputs:  # before go(): not a byte of output may pass unforwarded
             out.sinks.append(forward)
@@ -330,6 +372,7 @@ class Shim:
         finally:
             stdin_task.cancel()
             self.execs.pop(exec_id, None)
+            session.release()
 
     async def _exec_failed(self, writer: asyncio.StreamWriter, session: Session, message: str) -> None:
         """Docker reports a failed exec on the stream, with 126/127 as its exit code."""
@@ -368,6 +411,8 @@ class Shim:
                 out.close()
         if self.init.stdin:
             self.init.stdin.close()
+        if self.init.tty:
+            self.init.release()
         if self.log:
             self.log.close()
         oom = False
@@ -407,6 +452,8 @@ async def amain(exec_dir: Path) -> int:
         sock_path.unlink(missing_ok=True)
         with sockpath.usable(sock_path) as path:
             server = await asyncio.start_unix_server(shim.handle, path=path)
+            os.chmod(path, 0o600)  # whoever can connect can exec as root in the container
+        bound = os.stat(sock_path).st_ino
         shim._write_state("created")
     except Exception as e:  # nothing may outlive a failed start: the child and its cgroup go too
         log.exception("shim set-up failed")
@@ -417,7 +464,9 @@ async def amain(exec_dir: Path) -> int:
     await shim.run()
     server.close()
     await asyncio.sleep(0.01)  # let request handlers see the exit and close their connections
-    sock_path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a restart may already have put a new shim's socket there
+        if os.stat(sock_path).st_ino == bound:
+            sock_path.unlink()
     return 0
 
 

@@ -35,6 +35,14 @@ class Output:
         for sink in list(self.sinks):
             sink(self.stream, data)
 
+    def pause(self) -> None:
+        if not self.closed.done():
+            self.loop.remove_reader(self.fd)
+
+    def resume(self) -> None:
+        if not self.closed.done():
+            self.loop.add_reader(self.fd, self._readable)
+
     def close(self) -> None:
         if self.closed.done():
             return
@@ -78,6 +86,9 @@ class StdinSink:
 
     def _writable(self) -> None:
         self.loop.remove_writer(self.fd)
+        if self.is_closed:  # released meanwhile (its fd may be closed): drop the rest
+            self.buffer.clear()
+            return
         self._flush()
 
     def close(self) -> None:

@@ -233,8 +233,12 @@ def test_stats(mgr: V2Manager, root: Path) -> None:
     )
     (leaf / "pids.current").write_text("3\n")
     s = mgr.stats(NAME)
-    assert s["memory"] == {"usage": 1048576, "max_usage": 2097152, "limit": None,
-                           "stats": {"anon": 4096, "file": 8192}}
+    assert s["memory"] == {
+        "usage": 1048576,
+        "max_usage": 2097152,
+        "limit": None,
+        "stats": {"anon": 4096, "file": 8192},
+    }
     assert s["cpu"]["usage_ns"] == 1_500_000
     assert s["cpu"]["user_ns"] == 1_000_000
     assert s["cpu"]["system_ns"] == 500_000

@@ -29,7 +29,7 @@ def test_cmd_and_entrypoint_json_and_shell_forms() -> None:
 def test_env_forms_quotes_and_expansion() -> None:
     cfg = apply(
         "ENV PATH=/usr/bin:/bin",
-        'ENV A=1 B="two words" C=\'$A literal\' D=${A}x E=$PATH:/opt',
+        "ENV A=1 B=\"two words\" C='$A literal' D=${A}x E=$PATH:/opt",
         "ENV LEGACY value with  spaces",
         "ENV A=2",
     )

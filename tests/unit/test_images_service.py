@@ -610,3 +610,14 @@ async def test_layer_dirs_stack_as_overlayfs_lower_dirs(svc: ImageService, tmp_p
         assert sorted(os.listdir(merged / "var/cache")) == ["new"]
     finally:
         subprocess.run(["umount", str(merged)], check=True)
+
+
+async def test_an_unreadable_image_keeps_every_layer_at_restart(tmp_path: Path, bus: EventBus) -> None:
+    svc = ImageService(tmp_path, bus)
+    await load_all(svc, classic_save([(image_config([BASE, APP]), [BASE, APP], ["app:1"])]))
+    image_id = (await svc.resolve("app:1")).id
+    # a config we cannot trust (a disk error, a hand edit): we no longer know which layers it needs
+    (tmp_path / "image/imagedb/sha256" / image_id.removeprefix("sha256:")).write_bytes(b"{not json")
+    again = ImageService(tmp_path, bus)
+    assert again.count() == 0
+    assert layer_count(tmp_path) == 2

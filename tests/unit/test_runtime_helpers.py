@@ -116,3 +116,29 @@ def test_backing_filesystem_names_the_mount_below_a_path(tmp_path: Path) -> None
     assert backing_filesystem(Path("/proc/self")) == "proc"
     mounts = {line.split()[1]: line.split()[2] for line in Path("/proc/self/mounts").read_text().splitlines()}
     assert backing_filesystem(Path("/")) == {"ext4": "extfs"}.get(mounts["/"], mounts["/"])
+
+
+async def test_events_published_during_a_replay_are_not_lost() -> None:
+    import asyncio
+
+    from daemon.events.bus import EventBus
+
+    bus = EventBus()
+    for i in range(3):
+        bus.publish("container", "create", f"old{i}")
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for event in bus.subscribe(0, None, {}):
+            got.append(event["Actor"]["ID"])
+            await asyncio.sleep(0.01)  # a slow client: more events arrive while it replays
+            if len(got) == 5:
+                return
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.005)
+    bus.publish("container", "start", "during")
+    await asyncio.sleep(0.05)
+    bus.publish("container", "die", "after")
+    await asyncio.wait_for(task, 5)
+    assert got == ["old0", "old1", "old2", "during", "after"]
