@@ -285,6 +285,8 @@ class _Extractor:
             if not key.startswith(XATTR_PAX_PREFIX):
                 continue
             name = key[len(XATTR_PAX_PREFIX) :]
+            if name.startswith("trusted.overlay."):
+                continue  # overlayfs' own (redirects, opaque): a layer must not steer the stack
             data = value.encode("utf-8", "surrogateescape")
             try:
                 if isinstance(target, int):

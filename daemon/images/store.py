@@ -353,7 +353,8 @@ class ImageStore:
                 self._write_metadata(image)
                 return []
             del self._state.images[image_id]
-            for path in (self.metadata_dir / f"{hex_of(image_id)}.json", self.imagedb / hex_of(image_id)):
+            # the config first: a crash between the two must not leave it without its "retained" mark
+            for path in (self.imagedb / hex_of(image_id), self.metadata_dir / f"{hex_of(image_id)}.json"):
                 path.unlink(missing_ok=True)
             return self.gc_layers()
 
