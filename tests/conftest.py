@@ -59,6 +59,24 @@ def unix_request(
     return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
 
+def pids_holding(prefix: str) -> list[int]:
+    """Processes with a file under `prefix` open (a shim holds its exec dir's shim.log)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
+                    found.append(int(pid))
+                    break
+            except OSError:
+                continue
+    return found
+
+
 @dataclass
 class RunningDaemon:
     root: Path

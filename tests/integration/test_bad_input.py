@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, pids_holding
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -55,21 +55,7 @@ def shim_processes(d: RunningDaemon) -> set[str]:
 
 def _processes_in_exec_dir(d: RunningDaemon, cid: str) -> set[str]:
     """Processes holding a file of this container's exec dir open (a shim has its shim.log)."""
-    mark = str(d.exec_root / "containers" / cid)
-    found = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(mark):
-                    found.add(f"{pid} {_cmdline(pid)}")
-                    break
-            except OSError:
-                continue
-    return found
+    return {f"{pid} {_cmdline(str(pid))}" for pid in pids_holding(str(d.exec_root / "containers" / cid))}
 
 
 def cgroup_dirs(d: RunningDaemon) -> set[str]:

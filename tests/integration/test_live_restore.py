@@ -1,6 +1,5 @@
 """Live restore: containers keep running (and their exits are recorded) while the daemon is down."""
 
-import os
 import re
 import signal
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DOCKER_CLI, RunningDaemon
+from tests.conftest import DOCKER_CLI, RunningDaemon, pids_holding
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -64,21 +63,7 @@ def timed_ticks(d: RunningDaemon, cid: str) -> list[tuple[float, int]]:
 
 def shim_pids(d: RunningDaemon, cid: str) -> list[int]:
     """Processes holding a file of the container's exec dir open: its shim (however it was started)."""
-    mark = str(d.exec_root / "containers" / cid)
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(mark):
-                    found.append(int(pid))
-                    break
-            except OSError:
-                continue
-    return found
+    return pids_holding(str(d.exec_root / "containers" / cid))
 
 
 def test_container_survives_sigkill_of_daemon(fresh_daemon: RunningDaemon) -> None:
