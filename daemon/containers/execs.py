@@ -17,6 +17,8 @@ from daemon.events.bus import EventBus
 from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
 from daemon.runtime.spec import ProcessSpec
 
+EXEC_GRACE = 300.0  # seconds an exec instance outlives its stopped container
+
 
 class ExecBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
@@ -74,6 +76,21 @@ class ExecService:
         self.events = events
         self.execs: dict[str, ExecInstance] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        containers.exit_listeners.append(self._forget)
+
+    def _forget(self, c: Any) -> None:
+        """A stopped container's exec instances go with it, after a grace period in which a client
+        that just ran one can still read its exit code."""
+        ids = [i for i, inst in self.execs.items() if inst.container_id == c.id]
+        for exec_id in ids:
+            self.execs[exec_id].running = False
+        asyncio.get_running_loop().call_later(EXEC_GRACE, self._drop, ids)
+
+    def _drop(self, ids: list[str]) -> None:
+        for exec_id in ids:
+            inst = self.execs.pop(exec_id, None)
+            if inst is not None:
+                inst.done.set()
 
     def create(self, ref: str, body: Any) -> dict[str, str]:
         c = self.containers.get(ref)

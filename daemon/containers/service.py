@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import signal as signals
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -94,6 +95,7 @@ class ContainerService:
         self.cgroup_parent = cgroup_parent
         self.ncpu = os.cpu_count() or 1
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.exit_listeners: list[Callable[[Container], None]] = []  # e.g. the exec service forgets execs
 
     # --- start-up -------------------------------------------------------------------------------
 
@@ -403,7 +405,10 @@ class ContainerService:
             OOMKilled=info.oom_killed,
             FinishedAt=info.finished_at or timestamp(),
         )
+        c.data["ExecIDs"] = None
         self.store.save_state(c)
+        for listener in self.exit_listeners:
+            listener(c)
         self.runtime.cleanup(c.id)
         if info.oom_killed:
             self.events.publish("container", "oom", c.id, self._attrs(c))
