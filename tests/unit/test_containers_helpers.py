@@ -157,3 +157,21 @@ async def test_pump_input_stops_at_detach_keys_and_forwards_eof() -> None:
     shim2 = ShimStream(reader=None, writer=w2, answer={})  # type: ignore[arg-type]
     assert await pump_input(shim2, _Client([b"x\x10y"]), b"\x10\x11") is False
     assert w2.data == b"x\x10y" and w2.eof
+
+
+async def test_exec_instances_of_a_stopped_container_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from daemon.containers import execs
+    from daemon.containers.execs import ExecBody, ExecInstance, ExecService
+
+    monkeypatch.setattr(execs, "EXEC_GRACE", 0.05)
+    containers = SimpleNamespace(exit_listeners=[])
+    svc = ExecService(containers, None, None)  # type: ignore[arg-type]
+    svc.execs["e1"] = ExecInstance("e1", "c1", ExecBody(Cmd=["true"]), running=True)
+    svc.execs["e2"] = ExecInstance("e2", "c2", ExecBody(Cmd=["true"]), running=True)
+    for listener in containers.exit_listeners:
+        listener(SimpleNamespace(id="c1"))
+    assert svc.execs["e1"].running is False and "e1" in svc.execs  # still readable for a while
+    await asyncio.sleep(0.2)
+    assert list(svc.execs) == ["e2"]
