@@ -314,9 +314,10 @@ class ImageStore:
             if existing is not None and not existing.retained:
                 return existing
         path = self.imagedb / hex_of(image_id)
-        if not path.exists():
-            write_bytes_atomic(path, config_bytes, 0o600)
         with self._lock:
+            # written under the lock, always: a remove_image racing with us must not unlink it after
+            # we saw it on disk (the write is idempotent, the content is addressed by its digest)
+            write_bytes_atomic(path, config_bytes, 0o600)
             image = self._state.images.get(image_id)
             if image is None:
                 image = StoredImage(image_id, config, chain, parent=parent)
