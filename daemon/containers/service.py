@@ -336,6 +336,7 @@ class ContainerService:
 
     async def _start_failed(self, c: Container, message: str, code: int | None = None) -> NoReturn:
         """Docker's words for a runtime failure, the exit code the CLI derives from them, then raise."""
+        self._remove_cgroup(c)  # normally gone with its shim; a shim that died or hung may leave it
         if code is None or code == 0:
             if "executable file not found" in message or "no such file or directory" in message:
                 code = 127

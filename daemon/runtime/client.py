@@ -95,11 +95,16 @@ class Runtime:
                     reader, writer = await asyncio.open_unix_connection(path)
                 writer.write(f"{exec_dir}\n".encode())
                 await writer.drain()
-                line = await asyncio.wait_for(reader.readline(), SHIM_READY_TIMEOUT)
-                writer.close()
-                return line
-            except (OSError, TimeoutError) as e:
-                log.warning("shim launcher failed (%s); starting the shim directly", e)
+            except OSError as e:
+                log.warning("shim launcher unreachable (%s); starting the shim directly", e)
+            else:
+                try:
+                    return await asyncio.wait_for(reader.readline(), SHIM_READY_TIMEOUT)
+                except TimeoutError:
+                    self._kill_shim_by_pidfile(exec_dir)  # a shim stuck in set-up must not linger
+                    return b""
+                finally:
+                    writer.close()
         with open(exec_dir / "shim.log", "ab") as errlog:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -224,6 +229,11 @@ class Runtime:
         except (ProcessLookupError, PermissionError, KeyError, ValueError):
             return False
         return (self.exec_dir(cid) / "shim.sock").exists()
+
+    @staticmethod
+    def _kill_shim_by_pidfile(exec_dir: Path) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((exec_dir / "shim.pid").read_text()), signal.SIGKILL)
 
     def signal(self, pid: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -436,6 +436,7 @@ class Shim:
 
 
 async def amain(exec_dir: Path) -> int:
+    (exec_dir / "shim.pid").write_text(str(os.getpid()))  # for a daemon that gives up waiting on us
     shim = Shim(exec_dir)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGCHLD, shim.reap)
