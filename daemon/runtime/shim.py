@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.runtime import linux, sockpath
-from daemon.runtime.cgroups import Resources, detect
+from daemon.runtime.cgroups import CgroupManager, Resources, detect
 from daemon.runtime.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime.init import ContainerBody, ExecBody
 from daemon.runtime.logfile import JsonLogWriter
@@ -114,10 +114,10 @@ async def _recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
 
 
 class Shim:
-    def __init__(self, exec_dir: Path) -> None:
+    def __init__(self, exec_dir: Path, cgroups: CgroupManager | None = None) -> None:
         self.exec_dir = exec_dir
         self.spec = ContainerSpec.from_json((exec_dir / "spec.json").read_text())
-        self.cgroups = detect()
+        self.cgroups = cgroups or detect()
         self.init: Session | None = None
         self.execs: dict[str, Session] = {}
         self.by_pid: dict[int, Session] = {}
@@ -435,9 +435,9 @@ class Shim:
         write_json_atomic(self.exec_dir / "state.json", state, durable=False)
 
 
-async def amain(exec_dir: Path) -> int:
+async def amain(exec_dir: Path, cgroups: CgroupManager | None = None) -> int:
     (exec_dir / "shim.pid").write_text(str(os.getpid()))  # for a daemon that gives up waiting on us
-    shim = Shim(exec_dir)
+    shim = Shim(exec_dir, cgroups)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGCHLD, shim.reap)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -480,15 +480,22 @@ def _report(msg: dict[str, Any]) -> None:
     os.close(devnull)
 
 
-def main() -> None:
-    exec_dir = Path(sys.argv[1])
+def main(
+    exec_dir: Path | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+    cgroups: CgroupManager | None = None,
+) -> None:
+    """Run a shim; the launcher passes an event loop and cgroup manager it made ahead of time."""
+    exec_dir = exec_dir or Path(sys.argv[1])
     logging.basicConfig(
         filename=str(exec_dir / "shim.log"),
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
     )
+    loop = loop or asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     try:
-        code = asyncio.run(amain(exec_dir))
+        code = loop.run_until_complete(amain(exec_dir, cgroups))
     except Exception:
         log.exception("shim failed")
         code = 1

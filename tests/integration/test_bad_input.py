@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
+from daemon.runtime.launcher import SPARE_NAME
 from tests.conftest import RunningDaemon, pids_holding
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
@@ -33,6 +34,13 @@ def _cmdline(pid: str) -> str:
         return ""
 
 
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _ppid(pid: str) -> int:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -49,6 +57,8 @@ def shim_processes(d: RunningDaemon) -> set[str]:
             continue
         if "daemon.runtime.launcher" in _cmdline(pid) and _ppid(pid) == d.proc.pid:
             continue  # the daemon's warm launcher, not a shim
+        if _comm(pid) == SPARE_NAME:
+            continue  # the launcher's idle spare, waiting to become the next shim
         found.add(f"{pid} {_cmdline(pid)}")
     return found
 
