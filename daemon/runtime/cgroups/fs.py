@@ -60,6 +60,14 @@ def tokens(text: str | None) -> set[str]:
     return {t.lstrip("+") for t in (text or "").split() if not t.startswith("-")}
 
 
+def make_dir(d: str) -> None:
+    """Create a cgroup directory (and its parents), as a CgroupError when the kernel refuses."""
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        raise CgroupError(f"cannot create cgroup {d}: {e.strerror}", e.errno or 0, d) from e
+
+
 def write(path: str, value: str, what: str = "", action: str = "") -> None:
     """Write one value to a control file, turning failures into a CgroupError that says what failed.
 

@@ -14,6 +14,7 @@ from daemon.runtime.cgroups.fs import (
     UNLIMITED_THRESHOLD,
     check_name,
     kill_all,
+    make_dir,
     read_int,
     read_keyed,
     read_opt,
@@ -97,10 +98,7 @@ class V1Manager:
         created = not self.exists(name)
         try:
             for d in self._dirs(name):
-                try:
-                    os.makedirs(d, exist_ok=True)
-                except OSError as e:
-                    raise CgroupError(f"cannot create cgroup {d}: {e.strerror}", e.errno or 0, d) from e
+                make_dir(d)
             if "cpuset" in self.mounts:
                 self._init_cpuset(parts)
             self._apply(name, resources)

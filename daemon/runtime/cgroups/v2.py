@@ -12,6 +12,7 @@ from daemon.runtime.cgroups.errors import CgroupError
 from daemon.runtime.cgroups.fs import (
     check_name,
     kill_all,
+    make_dir,
     read_int,
     read_keyed,
     read_opt,
@@ -86,10 +87,7 @@ class V2Manager:
             for part in parts:
                 self._enable(d, self._available(d) & WANTED)
                 d = os.path.join(d, part)
-                try:
-                    os.makedirs(d, exist_ok=True)
-                except OSError as e:
-                    raise CgroupError(f"cannot create cgroup {d}: {e.strerror}", e.errno or 0, d) from e
+                make_dir(d)
             self._apply(leaf, resources)
         except Exception:
             if created:
