@@ -10,7 +10,7 @@ from typing import Any
 
 from daemon.runtime.cgroups import devicefilter
 from daemon.runtime.cgroups.base import DEFAULT_ROOT, empty_stats, require_controllers
-from daemon.runtime.cgroups.devices import DevicePolicy, DeviceRule
+from daemon.runtime.cgroups.devices import DevicePolicy, DeviceRule, container_device_rules
 from daemon.runtime.cgroups.errors import CgroupError
 from daemon.runtime.cgroups.fs import (
     check_name,
@@ -52,6 +52,9 @@ class V2Manager:
         pass a fake: only cgroupfs takes a BPF program)."""
         self.root = root
         self._attach_devices = attach_devices
+        # the launcher's spare shim makes its manager before it is given a container: build the
+        # usual program now, off the start's path (it is cached per policy)
+        devicefilter.program(DevicePolicy.from_rules(container_device_rules(privileged=False)))
         self.controllers = frozenset(tokens(read_opt(os.path.join(root, "cgroup.controllers"))))
         self.freeze_timeout = freeze_timeout
         self.remove_timeout = remove_timeout
