@@ -311,6 +311,9 @@ def test_v1_without_devices_controller_refuses_to_confine(tmp_path: Path) -> Non
     (tmp_path / "pids").mkdir()
     (tmp_path / "pids" / "cgroup.procs").write_text("")
     m = V1Manager(str(tmp_path))
-    with pytest.raises(CgroupError, match="devices cgroup controller is not mounted"):
+    with pytest.raises(
+        CgroupError,
+        match="devices: the devices cgroup controller is not mounted",
+    ):
         m.restrict_devices("x", container_device_rules(False))
     m.restrict_devices("x", container_device_rules(True))  # nothing to confine: fine

@@ -48,7 +48,8 @@ pytestmark = [
 
 RUN_SHIM = (
     "import sys; from pathlib import Path; from daemon.runtime import shim; "
-    "from daemon.runtime.cgroups import V2Manager; shim.main(Path(sys.argv[1]), None, V2Manager(sys.argv[2]))"
+    "from daemon.runtime.cgroups import V2Manager, devicefilter; attach = devicefilter.attach; {tweak}; "
+    "shim.main(Path(sys.argv[1]), None, V2Manager(sys.argv[2], attach_devices=attach))"
 )
 
 
@@ -107,19 +108,24 @@ class Container:
             answer: dict[str, Any] = json.loads(s.makefile("rb").readline())
             return answer
 
-    def run(self, script: str, tty: bool = False) -> str:
-        """Create, start and wait for the container; its output, from the json-file log."""
+    def create(self, script: str, tty: bool = False, tweak: str = "pass") -> dict[str, Any]:
+        """Start a shim for the container; its report (the pid, or an error)."""
         spec = self.spec(script, tty)
         (self.exec_dir / "spec.json").write_text(spec.to_json())
         self.shim = subprocess.Popen(
-            [sys.executable, "-c", RUN_SHIM, str(self.exec_dir), str(CGROUP2)],
+            [sys.executable, "-c", RUN_SHIM.format(tweak=tweak), str(self.exec_dir), str(CGROUP2)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             start_new_session=True,
         )
         assert self.shim.stdout is not None
-        report = json.loads(self.shim.stdout.readline() or b"{}")
-        assert "pid" in report, report
+        report: dict[str, Any] = json.loads(self.shim.stdout.readline() or b"{}")
+        return report
+
+    def run(self, script: str, tty: bool = False) -> str:
+        """Create, start and wait for the container; its output, from the json-file log."""
+        report = self.create(script, tty)
+        assert self.shim is not None and "pid" in report, report
         assert self._call({"op": "start"}).get("ok"), "start failed"
         assert self._call({"op": "wait"})["exit_code"] == 0
         self.shim.wait(timeout=30)
@@ -171,3 +177,16 @@ def test_container_on_v2_may_mknod_but_not_open_other_devices(container: Contain
 def test_terminal_container_on_v2(container: Container) -> None:
     out = container.run("tty; echo hi > /dev/tty", tty=True)
     assert out.replace("\r\n", "\n").splitlines() == ["/dev/pts/0", "hi"]
+
+
+def test_a_filter_the_kernel_refuses_fails_the_start_and_leaves_nothing(container: Container) -> None:
+    # "/" is no cgroup: the kernel refuses the program there, as it would without BPF or privilege
+    report = container.create("echo never", tweak="attach = lambda d, p: devicefilter.attach('/', p)")
+    assert report == {
+        "error": "cannot confine the container's devices: the kernel refused the cgroup v2 device filter "
+        "(eBPF): listing the BPF programs of a cgroup: Bad file descriptor"
+    }
+    assert container.shim is not None and container.shim.wait(timeout=30) == 1
+    assert not os.path.exists(os.path.join(str(CGROUP2), container.cgroup))
+    log = container.exec_dir / "log.json"
+    assert not log.exists() or log.read_text() == ""  # the container never ran

@@ -124,5 +124,8 @@ def attach(cgroup_dir: str, policy: DevicePolicy) -> None:
     except bpf.BpfError as e:
         why = f" (verifier: {e.log.splitlines()[-1]})" if e.log else ""
         raise CgroupError(
-            f"cannot confine the devices of cgroup {cgroup_dir}: {e.strerror}{why}", e.errno or 0, cgroup_dir
+            f"cannot confine the container's devices: the kernel refused the cgroup v2 device filter "
+            f"(eBPF): {e.strerror}{why}",
+            e.errno or 0,
+            cgroup_dir,
         ) from e

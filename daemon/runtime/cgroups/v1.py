@@ -122,9 +122,9 @@ class V1Manager:
                 return
             # like runc: without the controller the container would reach every device
             raise CgroupError(
-                f"cannot confine the devices of cgroup {name}: "
-                f"the devices cgroup controller is not mounted under {self.root}",
+                "cannot confine the container's devices: the devices cgroup controller is not mounted",
                 errno.EOPNOTSUPP,
+                self.root,
             )
         for rule in rules:
             verb = "allow" if rule.allow else "deny"
