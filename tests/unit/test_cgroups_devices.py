@@ -317,3 +317,19 @@ def test_v1_without_devices_controller_refuses_to_confine(tmp_path: Path) -> Non
     ):
         m.restrict_devices("x", container_device_rules(False))
     m.restrict_devices("x", container_device_rules(True))  # nothing to confine: fine
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ("x", 1, 3, 7),
+        ("c", 1, 3, 0),
+        ("c", 1, 3, 8),
+        ("c", -1, 3, 7),
+        ("b", 1, 1 << 20, 7),
+        ("c", 4096, 0, 7),
+    ],
+)
+def test_a_rule_made_in_code_is_checked_too(fields: tuple[str, int, int, int]) -> None:
+    with pytest.raises(InvalidDeviceRule):
+        DeviceRule(True, *fields)

@@ -6,10 +6,10 @@ cgroup v2, which needs a whole eBPF program instead (devicefilter.py), ends up w
 
   - "a" (any type, any numbers) resets: allowing it allows every device, denying it denies every
     device, and both forget the exceptions made so far;
-  - any other rule is an exception to that default. The same rule to the other file adds it
-    (access letters merge into an exception for the same type and numbers); to the same file as the
-    default it takes its letters away from an exception with exactly that type and numbers (a wildcard
-    rule does not cut into a narrower exception);
+  - a rule that disagrees with the default adds an exception (its access letters merge into an
+    exception with the same type and numbers); a rule that agrees with the default takes its letters
+    away from the exception with exactly its type and numbers (a wildcard does not cut into a
+    narrower exception);
   - an access is allowed, when the default denies, only if one exception covers all of it; when the
     default allows, only if no exception shares any letter with it (devcgroup_legacy_check_permission).
 """
@@ -41,6 +41,15 @@ class DeviceRule:
     major: int | None = None  # None: any
     minor: int | None = None
     access: int = ALL_ACCESS  # MKNOD | READ | WRITE bits
+
+    def __post_init__(self) -> None:
+        if (
+            self.type not in ("a", "b", "c")
+            or not 0 < self.access <= ALL_ACCESS
+            or not (self.major is None or 0 <= self.major <= MAX_MAJOR)
+            or not (self.minor is None or 0 <= self.minor <= MAX_MINOR)
+        ):
+            raise InvalidDeviceRule(f"invalid device rule {self!r}")
 
     @classmethod
     def parse(cls, text: str, allow: bool = True) -> DeviceRule:
