@@ -143,7 +143,7 @@ class ExecService:
             tty=tty,
             open_stdin=bool(b.AttachStdin),
             stdin_once=True,
-            caps=process_caps(hc, self.containers.cgroups.version, privileged),
+            caps=process_caps(hc, privileged),
             no_new_privs=no_new_privileges(hc),  # an exec keeps the container's setting, as in Docker
             privileged=privileged,
         )

@@ -34,10 +34,7 @@ def check_security_opts(opts: list[str]) -> None:
         raise InvalidParameter(f"Invalid --security-opt: {opt!r}")
 
 
-def process_caps(host_config: dict[str, Any], cgroup_version: int, privileged: bool) -> list[str]:
-    """The capability set; on cgroup v2, where no device filter guards the host's devices yet
-    (it takes an eBPF program), CAP_MKNOD is withheld so a container cannot make a device node."""
-    names = caps.resolve(host_config.get("CapAdd") or [], host_config.get("CapDrop") or [], privileged)
-    if cgroup_version == 2 and not privileged:
-        names = [c for c in names if c != "MKNOD"]
-    return names
+def process_caps(host_config: dict[str, Any], privileged: bool) -> list[str]:
+    """The capability set (Docker's defaults keep CAP_MKNOD: the device cgroup, or on v2 its eBPF
+    filter, decides which device nodes a container may use)."""
+    return caps.resolve(host_config.get("CapAdd") or [], host_config.get("CapDrop") or [], privileged)

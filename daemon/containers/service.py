@@ -261,7 +261,7 @@ class ContainerService:
             tty=bool(cfg.get("Tty")),
             open_stdin=bool(cfg.get("OpenStdin")),
             stdin_once=bool(cfg.get("StdinOnce")),
-            caps=process_caps(hc, self.cgroups.version, privileged),
+            caps=process_caps(hc, privileged),
             no_new_privs=no_new_privileges(hc),
             privileged=privileged,
         )
@@ -277,7 +277,6 @@ class ContainerService:
             work_dir=graph["WorkDir"],
             hostname=cfg.get("Hostname") or "",
             readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-            nodev_rootfs=self.cgroups.version == 2 and not privileged,
             network_mode="host" if mode == "host" else "private",
             mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
             etc_files={

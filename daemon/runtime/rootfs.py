@@ -33,7 +33,7 @@ DEV_LINKS = [
 
 def mount_overlay(spec: ContainerSpec, target: str) -> None:
     options = f"lowerdir={':'.join(spec.lower_dirs)},upperdir={spec.upper_dir},workdir={spec.work_dir}"
-    linux.mount("overlay", target, "overlay", MS_NODEV if spec.nodev_rootfs else 0, options)
+    linux.mount("overlay", target, "overlay", 0, options)
 
 
 def _mkdir_in(root: str, path: str, mode: int = 0o755) -> str:

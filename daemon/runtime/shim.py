@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.runtime import linux, sockpath
-from daemon.runtime.cgroups import CgroupManager, Resources, detect
+from daemon.runtime.cgroups import CgroupError, CgroupManager, Resources, container_device_rules, detect
 from daemon.runtime.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime.init import ContainerBody, ExecBody
 from daemon.runtime.logfile import JsonLogWriter
@@ -159,7 +159,7 @@ class Shim:
         resources = Resources.from_host_config(spec.resources)
         self.cgroups.create(spec.cgroup_name, resources)
         try:
-            self.cgroups.restrict_devices(spec.cgroup_name, spec.process.privileged)
+            self.cgroups.restrict_devices(spec.cgroup_name, container_device_rules(spec.process.privileged))
             linux.unshare(linux.CLONE_NEWPID)  # our next child is PID 1 of the container
             stdio, child_fds, ours = self._pipes(spec.process.tty, spec.process.open_stdin)
             body = ContainerBody(spec, root, stdio, self.cgroups)
@@ -446,7 +446,8 @@ async def amain(exec_dir: Path, cgroups: CgroupManager | None = None) -> int:
     try:
         pid = await shim.create()
     except Exception as e:
-        message = str(e) if isinstance(e, ChildFailed) else f"{e.__class__.__name__}: {e}"
+        # a cgroup error is written for the user; anything else is a bug worth naming
+        message = str(e) if isinstance(e, ChildFailed | CgroupError) else f"{e.__class__.__name__}: {e}"
         _report({"error": message})
         return 1
     try:

@@ -38,7 +38,6 @@ class ContainerSpec:
     work_dir: str
     hostname: str = ""
     readonly_rootfs: bool = False
-    nodev_rootfs: bool = False  # no device filter guards the host's devices (cgroup v2 for now)
     network_mode: str = "private"  # "private" (own namespace, only lo), "host"
     mounts: list[BindMount] = field(default_factory=list)
     etc_files: dict[str, str] = field(default_factory=dict)  # container path -> host file bound over it

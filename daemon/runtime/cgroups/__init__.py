@@ -10,6 +10,12 @@ import errno
 import os
 
 from daemon.runtime.cgroups.base import DEFAULT_ROOT, CgroupManager
+from daemon.runtime.cgroups.devices import (
+    DevicePolicy,
+    DeviceRule,
+    InvalidDeviceRule,
+    container_device_rules,
+)
 from daemon.runtime.cgroups.errors import CgroupError, InvalidLimit
 from daemon.runtime.cgroups.resources import Resources
 from daemon.runtime.cgroups.v1 import V1Manager, find_mounts
@@ -20,10 +26,14 @@ __all__ = [
     "DEFAULT_ROOT",
     "CgroupError",
     "CgroupManager",
+    "DevicePolicy",
+    "DeviceRule",
+    "InvalidDeviceRule",
     "InvalidLimit",
     "Resources",
     "V1Manager",
     "V2Manager",
+    "container_device_rules",
     "detect",
     "validate",
 ]

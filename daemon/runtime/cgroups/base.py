@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
+from daemon.runtime.cgroups.devices import DeviceRule
 from daemon.runtime.cgroups.errors import CgroupError
 from daemon.runtime.cgroups.resources import Resources
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
-
-# the devices a container may open (runc's defaults, as Docker uses them); mknod of any is allowed
-DEFAULT_DEVICE_RULES = (
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
-)  # fmt: skip
 
 
 class CgroupManager(Protocol):
@@ -41,8 +36,13 @@ class CgroupManager(Protocol):
         for every hierarchy of a new cgroup).
         """
 
-    def restrict_devices(self, name: str, allow_all: bool) -> None:
-        """Docker's default device allow-list (v1 devices controller); v2 would need eBPF."""
+    def restrict_devices(self, name: str, rules: Sequence[DeviceRule]) -> None:
+        """Confine the devices the cgroup's processes may mknod, read or write (devices.py).
+
+        v1 writes the rules to its devices controller; v2 attaches them as one eBPF program.
+        Either way the rules are enforced or this raises: a container never runs unconfined
+        because the kernel could not confine it.
+        """
 
     def update(self, name: str, resources: Resources) -> None: ...
 

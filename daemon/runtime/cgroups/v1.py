@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
-from daemon.runtime.cgroups.base import DEFAULT_DEVICE_RULES, DEFAULT_ROOT, empty_stats, require_controllers
+from daemon.runtime.cgroups.base import DEFAULT_ROOT, empty_stats, require_controllers
+from daemon.runtime.cgroups.devices import DevicePolicy, DeviceRule
 from daemon.runtime.cgroups.errors import CgroupError, InvalidLimit
 from daemon.runtime.cgroups.fs import (
     UNLIMITED_THRESHOLD,
@@ -114,16 +115,21 @@ class V1Manager:
         require_controllers(resources, self.controllers, f"(cgroup v1 under {self.root})")
         self._apply(name, resources)
 
-    def restrict_devices(self, name: str, allow_all: bool) -> None:
+    def restrict_devices(self, name: str, rules: Sequence[DeviceRule]) -> None:
         d = self._dir("devices", name)
         if d is None:
-            return
-        if allow_all:
-            write(os.path.join(d, "devices.allow"), "a", action=f"cannot allow devices in {d}")
-            return
-        write(os.path.join(d, "devices.deny"), "a", action=f"cannot deny devices in {d}")
-        for rule in DEFAULT_DEVICE_RULES:
-            write(os.path.join(d, "devices.allow"), rule, action=f"cannot allow device {rule} in {d}")
+            if DevicePolicy.from_rules(rules).allows_everything:
+                return
+            # like runc: without the controller the container would reach every device
+            raise CgroupError(
+                "cannot confine the container's devices: the devices cgroup controller is not mounted",
+                errno.EOPNOTSUPP,
+                self.root,
+            )
+        for rule in rules:
+            verb = "allow" if rule.allow else "deny"
+            path = os.path.join(d, f"devices.{verb}")
+            write(path, rule.v1(), action=f"cannot {verb} device {rule.v1()!r} in {d}")
 
     def join_self(self, name: str) -> None:
         for d in self._dirs(name):

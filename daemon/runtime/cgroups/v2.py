@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any
 
+from daemon.runtime.cgroups import devicefilter
 from daemon.runtime.cgroups.base import DEFAULT_ROOT, empty_stats, require_controllers
+from daemon.runtime.cgroups.devices import DevicePolicy, DeviceRule, container_device_rules
 from daemon.runtime.cgroups.errors import CgroupError
 from daemon.runtime.cgroups.fs import (
     check_name,
@@ -24,6 +27,8 @@ from daemon.runtime.cgroups.fs import (
 )
 from daemon.runtime.cgroups.resources import Resources
 
+AttachDevices = Callable[[str, DevicePolicy], None]
+
 # controllers we enable for containers, in every ancestor's cgroup.subtree_control
 WANTED = frozenset({"cpu", "cpuset", "io", "memory", "pids"})
 
@@ -36,9 +41,20 @@ class V2Manager:
     version = 2
 
     def __init__(
-        self, root: str = DEFAULT_ROOT, *, freeze_timeout: float = 10.0, remove_timeout: float = 5.0
+        self,
+        root: str = DEFAULT_ROOT,
+        *,
+        freeze_timeout: float = 10.0,
+        remove_timeout: float = 5.0,
+        attach_devices: AttachDevices = devicefilter.attach,
     ) -> None:
+        """attach_devices puts a device policy on a cgroup directory (tests on a plain directory
+        pass a fake: only cgroupfs takes a BPF program)."""
         self.root = root
+        self._attach_devices = attach_devices
+        # the launcher's spare shim makes its manager before it is given a container: build the
+        # usual program now, off the start's path (it is cached per policy)
+        devicefilter.program(DevicePolicy.from_rules(container_device_rules(privileged=False)))
         self.controllers = frozenset(tokens(read_opt(os.path.join(root, "cgroup.controllers"))))
         self.freeze_timeout = freeze_timeout
         self.remove_timeout = remove_timeout
@@ -101,8 +117,11 @@ class V2Manager:
             raise CgroupError(f"cgroup {name} does not exist", errno.ENOENT)
         self._apply(leaf, resources)
 
-    def restrict_devices(self, name: str, allow_all: bool) -> None:
-        """Not implemented on v2: it takes an eBPF program (BPF_CGROUP_DEVICE), a later issue."""
+    def restrict_devices(self, name: str, rules: Sequence[DeviceRule]) -> None:
+        leaf = self._path(name)
+        if not os.path.isdir(leaf):
+            raise CgroupError(f"cgroup {name} does not exist", errno.ENOENT)
+        self._attach_devices(leaf, DevicePolicy.from_rules(rules))
 
     def join_self(self, name: str) -> None:
         leaf = self._path(name)
