@@ -20,6 +20,7 @@ from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
 from daemon.containers.record import RESOURCE_KEYS, new_record
 from daemon.containers.security import check_security_opts, no_new_privileges, process_caps
+from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.state import (
     ZERO_TIME,
     Status,
@@ -30,6 +31,7 @@ from daemon.containers.state import (
     check_unpause,
 )
 from daemon.containers.store import Container, ContainerStore
+from daemon.containers.validate import check_create
 from daemon.errors import Conflict, InvalidParameter, NotImplementedYet, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.runtime import caps
@@ -64,17 +66,10 @@ def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int
     """ "KILL", "SIGKILL", "9" -> 9, with Docker's error for anything else."""
     if value is None or value == "":
         return default
-    text = str(value).strip().upper()
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < 65:
-            return number
-    else:
-        name = text if text.startswith("SIG") else "SIG" + text
-        sig = getattr(signals.Signals, name, None) if hasattr(signals.Signals, name) else None
-        if sig is not None:
-            return int(sig)
-    raise InvalidParameter(f"Invalid signal: {value}")
+    try:
+        return parse_signal_name(str(value))
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from None
 
 
 class ContainerService:
@@ -168,6 +163,7 @@ class ContainerService:
                 )
         if not req.Image:
             raise InvalidParameter("config.Image: field is required")  # Docker: "No command specified" later
+        warnings = check_create(req, body)
         self._check_host_config(hc_raw)
         image = await self.images.resolve(req.Image)
         lower = self.images.layer_dirs(image.id)
@@ -190,7 +186,7 @@ class ContainerService:
             raise
         self.store.add(c)
         self.events.publish("container", "create", cid, self._attrs(c))
-        return {"Id": cid, "Warnings": []}
+        return {"Id": cid, "Warnings": warnings}
 
     def _check_host_config(self, hc: dict[str, Any]) -> None:
         try:

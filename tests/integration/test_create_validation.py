@@ -1,0 +1,211 @@
+"""Create refuses what dockerd refuses (400, its words), leaving nothing behind; what it accepts is
+honoured: a StopSignal Docker knows is the one `docker stop` sends."""
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import RunningDaemon
+from tests.integration.test_bad_input import assert_no_new_traces, traces
+
+pytestmark = [pytest.mark.root, pytest.mark.integration]
+
+RESTART_ONE_OF = "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def d(daemon: RunningDaemon) -> Iterator[RunningDaemon]:
+    """The session daemon; the containers a test made are force-removed afterwards."""
+    before = container_ids(daemon)
+    yield daemon
+    for cid in container_ids(daemon) - before:
+        daemon.api("DELETE", f"/containers/{cid}?force=1")
+
+
+def container_ids(d: RunningDaemon) -> set[str]:
+    status, listing = d.api("GET", "/containers/json?all=1")
+    assert status == 200 and isinstance(listing, list), listing
+    return {c["Id"] for c in listing}
+
+
+def create(d: RunningDaemon, body: dict[str, Any]) -> tuple[int, Any]:
+    return d.api("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"], **body})
+
+
+def refused(d: RunningDaemon, body: dict[str, Any]) -> tuple[int, str]:
+    """Create with `body`: the status and message, after checking that nothing was made."""
+    before, ids = traces(d), container_ids(d)
+    status, out = create(d, body)
+    assert isinstance(out, dict) and isinstance(out.get("message"), str), (status, out)
+    assert container_ids(d) == ids, "a container was made"
+    assert_no_new_traces(d, before)  # no record directory, exec dir, shim, mount or cgroup
+    return status, out["message"]
+
+
+def hc(**host_config: Any) -> dict[str, Any]:
+    return {"HostConfig": host_config}
+
+
+REFUSALS = [
+    ({"StopSignal": "SIGNOPE"}, "invalid signal: SIGNOPE"),
+    (
+        hc(RestartPolicy={"Name": "sometimes"}),
+        f"invalid restart policy: unknown policy 'sometimes'; {RESTART_ONE_OF}",
+    ),
+    (
+        hc(RestartPolicy={"Name": "on-failure", "MaximumRetryCount": -2}),
+        "invalid restart policy: maximum retry count cannot be negative",
+    ),
+    (
+        hc(AutoRemove=True, RestartPolicy={"Name": "always"}),
+        "can't create 'AutoRemove' container with restart policy",
+    ),
+    (hc(MemoryReservation=MIB), "Minimum memory reservation allowed is 6MB"),
+    (
+        hc(Memory=64 * MIB, MemorySwap=32 * MIB),
+        "Minimum memoryswap limit should be larger than memory limit, see usage",
+    ),
+    (
+        hc(Memory=8 * MIB, MemoryReservation=16 * MIB),
+        "Minimum memory limit can not be less than memory reservation limit, see usage",
+    ),
+    (hc(MemorySwappiness=200), "Invalid value: 200, valid memory swappiness range is 0-100"),
+    (hc(CpuShares=-1), "invalid CPU shares (-1): value must be a positive integer"),
+    (hc(CpuShares=1), "the minimum allowed cpu-shares is 2"),
+    (hc(CpuShares=262_145), "the maximum allowed cpu-shares is 262144"),
+    ({"Hostname": "h" * 65}, f'hostname "{"h" * 65}" is too long (maximum 64 bytes)'),
+    ({"WorkingDir": "work"}, "the working directory 'work' is invalid, it needs to be an absolute path"),
+    (
+        hc(Binds=["/tmp:/proc"]),
+        "invalid volume specification: '/tmp:/proc': \"/proc\" cannot be mounted because it is not "
+        "of type proc",
+    ),
+    (
+        hc(Binds=["/tmp:/proc/sys/kernel"]),
+        "invalid volume specification: '/tmp:/proc/sys/kernel': \"/proc/sys/kernel\" cannot be "
+        "mounted because "
+        "it is inside /proc",
+    ),
+    ({"ExposedPorts": {"http/tcp": {}}}, "invalid JSON: invalid port 'http': invalid syntax"),
+    (
+        {"ExposedPorts": ["80/tcp"]},
+        "invalid JSON: json: cannot unmarshal array into Go struct field "
+        "CreateRequest.ExposedPorts of type nat.PortSet",
+    ),
+    (
+        {"Healthcheck": {"Test": ["CMD", "true"], "Interval": 1000}},
+        "Interval in Healthcheck cannot be less than 1ms",
+    ),
+    ({"Healthcheck": {"Retries": -3}}, "Retries in Healthcheck cannot be negative"),
+    (
+        {"Healthcheck": {"Interval": "30s"}},
+        "invalid JSON: json: cannot unmarshal string into Go struct field "
+        "HealthcheckConfig.Healthcheck.Interval "
+        "of type time.Duration",
+    ),
+    (hc(Ulimits=[{"Name": "openfiles", "Soft": 1, "Hard": 1}]), "invalid ulimit type: openfiles"),
+    (
+        hc(Ulimits=[{"Name": "nofile", "Soft": 4096, "Hard": 1024}]),
+        "ulimit soft limit must be less than or equal to hard limit: 4096 > 1024",
+    ),
+    (
+        hc(Ulimits=[{"Name": "nofile", "Soft": "1024"}]),
+        "invalid JSON: json: cannot unmarshal string into Go struct field "
+        "Ulimit.HostConfig.Ulimits.Soft of type int64",
+    ),
+    ({"Env": ["=oops"]}, "invalid environment variable: =oops"),
+    (hc(IpcMode="everything"), "invalid IPC mode: everything"),
+    (hc(OomScoreAdj=2000), "Invalid value 2000, range for oom score adj is [-1000, 1000]"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), REFUSALS, ids=[m[:40] for _, m in REFUSALS])
+def test_create_refuses_with_dockers_words_and_makes_nothing(
+    d: RunningDaemon, body: dict[str, Any], message: str
+) -> None:
+    assert refused(d, body) == (400, message)
+
+
+CLI_REFUSALS = [
+    (["--cpu-shares", "1"], "the minimum allowed cpu-shares is 2"),
+    (["--hostname", "h" * 65], "is too long (maximum 64 bytes)"),
+    (["--workdir", "work"], "the working directory 'work' is invalid, it needs to be an absolute path"),
+    (["--stop-signal", "SIGNOPE"], "invalid signal: SIGNOPE"),
+    (["--restart", "sometimes"], "invalid restart policy: unknown policy 'sometimes'"),
+    (
+        ["-v", "/tmp:/proc/sysrq-trigger"],
+        '"/proc/sysrq-trigger" cannot be mounted because it is inside /proc',
+    ),
+    (
+        ["--health-cmd", "true", "--health-interval", "10us"],
+        "Interval in Healthcheck cannot be less than 1ms",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), CLI_REFUSALS, ids=[a[0] for a, _ in CLI_REFUSALS])
+def test_cli_run_is_refused_before_anything_runs(d: RunningDaemon, args: list[str], words: str) -> None:
+    before, ids = traces(d), container_ids(d)
+    p = d.docker("run", *args, "busybox", "true")
+    assert p.returncode == 125, p
+    assert words in p.stderr.decode(), p.stderr
+    assert container_ids(d) == ids
+    assert_no_new_traces(d, before)
+
+
+# --- what is accepted is honoured ---------------------------------------------------------------
+
+
+@pytest.fixture
+def name(d: RunningDaemon) -> Iterator[str]:
+    n = f"val-{uuid.uuid4().hex[:8]}"
+    yield n
+    d.docker("rm", "-f", n)
+
+
+def test_a_stop_signal_docker_knows_is_the_one_stop_sends(d: RunningDaemon, name: str) -> None:
+    # RTMIN+3 is 37 in Docker's table; the shell exits 7 when it gets it, and only then
+    d.docker(
+        "run", "-d", "--name", name, "--stop-signal", "RTMIN+3",
+        "busybox", "sh", "-c", "trap 'exit 7' 37; while true; do sleep 0.1; done",
+        check=True,
+    )  # fmt: skip
+    p = d.docker("stop", "-t", "20", name)
+    assert p.returncode == 0, p.stderr
+    state = d.docker("inspect", "-f", "{{.State.ExitCode}} {{.Config.StopSignal}}", name)
+    assert state.stdout.decode().split() == ["7", "RTMIN+3"]
+
+
+def test_what_create_keeps(d: RunningDaemon) -> None:
+    status, out = create(
+        d,
+        {
+            "WorkingDir": "//srv/./app/../data/",
+            "ExposedPorts": {"80": {}, "53/UDP": {}},
+            "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 30_000_000_000, "Retries": 0},
+            "StopSignal": "sigusr1",
+            "HostConfig": {"KernelMemory": 64 * MIB},
+        },
+    )
+    assert status == 201, out
+    assert out["Warnings"] == [
+        "Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. "
+        "Limitation discarded."
+    ]
+    config = d.api("GET", f"/containers/{out['Id']}/json")[1]["Config"]
+    assert config["WorkingDir"] == "/srv/data"
+    assert config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 30_000_000_000}
+    assert config["StopSignal"] == "sigusr1"
+
+
+def test_update_refuses_cpu_shares_the_kernel_would_clamp(d: RunningDaemon) -> None:
+    status, out = create(d, hc(CpuShares=512))
+    assert status == 201, out
+    cid = out["Id"]
+    status, out = d.api("POST", f"/containers/{cid}/update", {"CpuShares": 1})
+    assert (status, out["message"]) == (400, "the minimum allowed cpu-shares is 2")
+    assert d.api("GET", f"/containers/{cid}/json")[1]["HostConfig"]["CpuShares"] == 512

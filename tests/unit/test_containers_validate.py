@@ -1,0 +1,443 @@
+"""Unit tests of the create checks: one rule each, with the words dockerd (or runc, or go-units) uses."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.containers.model import parse_create
+from daemon.containers.record import merge_exposed_ports, merge_healthcheck
+from daemon.containers.signals import parse_signal
+from daemon.containers.validate import check_create, go_quote, is_procfs_root
+from daemon.errors import DaemonError, InvalidParameter
+from daemon.runtime.cgroups import Resources, validate
+
+
+def refused(body: dict[str, Any]) -> DaemonError:
+    with pytest.raises(DaemonError) as info:
+        check_create(parse_create(body), body)
+    return info.value
+
+
+def accepted(body: dict[str, Any]) -> list[str]:
+    return check_create(parse_create(body), body)
+
+
+def hc(**host_config: Any) -> dict[str, Any]:
+    return {"Image": "busybox", "HostConfig": host_config}
+
+
+# --- what the docker CLI sends by default passes -----------------------------------------------
+
+CLI_DEFAULT_BODY: dict[str, Any] = {  # `docker create busybox` from docker CLI 28.2.2, as it went out
+    "Hostname": "",
+    "Domainname": "",
+    "User": "",
+    "AttachStdin": False,
+    "AttachStdout": True,
+    "AttachStderr": True,
+    "Tty": False,
+    "OpenStdin": False,
+    "StdinOnce": False,
+    "Env": None,
+    "Cmd": None,
+    "Image": "busybox",
+    "Volumes": {},
+    "WorkingDir": "",
+    "Entrypoint": None,
+    "OnBuild": None,
+    "Labels": {},
+    "HostConfig": {
+        "Binds": None,
+        "ContainerIDFile": "",
+        "LogConfig": {"Type": "", "Config": {}},
+        "NetworkMode": "default",
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": False,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "ConsoleSize": [0, 0],
+        "CapAdd": None,
+        "CapDrop": None,
+        "CgroupnsMode": "",
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": None,
+        "GroupAdd": None,
+        "IpcMode": "",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": 0,
+        "PidMode": "",
+        "Privileged": False,
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": False,
+        "SecurityOpt": None,
+        "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": 0,
+        "Isolation": "",
+        "CpuShares": 0,
+        "Memory": 0,
+        "NanoCpus": 0,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": [],
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "MemoryReservation": 0,
+        "MemorySwap": 0,
+        "MemorySwappiness": -1,
+        "OomKillDisable": False,
+        "PidsLimit": 0,
+        "Ulimits": None,
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": None,
+        "ReadonlyPaths": None,
+    },
+    "NetworkingConfig": {"EndpointsConfig": {"default": {}}},
+}
+
+
+def test_the_cli_default_body_passes_without_warnings() -> None:
+    assert accepted(CLI_DEFAULT_BODY) == []
+
+
+# --- wrong types: Go's words, as dockerd wraps them ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (
+            hc(Memory="lots"),
+            "cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64",
+        ),
+        ({"Tty": "yes"}, "cannot unmarshal string into Go struct field CreateRequest.Tty of type bool"),
+        ({"Cmd": 5}, "cannot unmarshal number into Go struct field CreateRequest.Cmd of type string"),
+        ({"Env": [1]}, "cannot unmarshal number into Go struct field CreateRequest.Env of type string"),
+        (
+            {"Healthcheck": {"Interval": "5s"}},
+            "cannot unmarshal string into Go struct field HealthcheckConfig.Healthcheck.Interval of type "
+            "time.Duration",
+        ),
+        (
+            {"Healthcheck": {"Test": "CMD true"}},
+            "cannot unmarshal string into Go struct field HealthcheckConfig.Healthcheck.Test of type "
+            "[]string",
+        ),
+        (
+            {"ExposedPorts": ["80/tcp"]},
+            "cannot unmarshal array into Go struct field CreateRequest.ExposedPorts of type nat.PortSet",
+        ),
+        (
+            {"ExposedPorts": {"80/tcp": 1}},
+            "cannot unmarshal number into Go struct field CreateRequest.ExposedPorts of type struct {}",
+        ),
+        (
+            hc(Ulimits={"nofile": 5}),
+            "cannot unmarshal object into Go struct field HostConfig.HostConfig.Ulimits of type "
+            "[]*units.Ulimit",
+        ),
+        (
+            hc(Ulimits=[{"Name": "nofile", "Soft": "5"}]),
+            "cannot unmarshal string into Go struct field Ulimit.HostConfig.Ulimits.Soft of type int64",
+        ),
+        (
+            hc(Memory=2**64),
+            f"cannot unmarshal number {2**64} into Go struct field HostConfig.HostConfig.Memory",
+        ),
+        (
+            hc(OomScoreAdj="x"),
+            "cannot unmarshal string into Go struct field HostConfig.HostConfig.OomScoreAdj",
+        ),
+    ],
+)
+def test_wrong_types_get_gos_words(body: dict[str, Any], words: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        check_create(parse_create(body), body)
+    assert info.value.message.startswith("invalid JSON: json: " + words)
+
+
+def test_a_body_that_is_not_an_object() -> None:
+    with pytest.raises(
+        InvalidParameter, match=r"^invalid JSON: json: cannot unmarshal array into Go value of type "
+    ):
+        parse_create([])
+    with pytest.raises(InvalidParameter, match=r"^config cannot be empty in order to create a container$"):
+        parse_create(None)
+
+
+# --- the container config ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"StopSignal": "FOO"}, "invalid signal: FOO"),
+        ({"StopSignal": "0"}, "invalid signal: 0"),
+        ({"StopSignal": "65"}, "invalid signal: 65"),
+        ({"StopSignal": " TERM"}, "invalid signal:  TERM"),
+        (
+            {"WorkingDir": "rel/dir"},
+            "the working directory 'rel/dir' is invalid, it needs to be an absolute path",
+        ),
+        ({"Env": ["=x"]}, "invalid environment variable: =x"),
+        ({"Env": ["A=1", ""]}, "invalid environment variable: "),
+        ({"Hostname": "h" * 65}, f'hostname "{"h" * 65}" is too long (maximum 64 bytes)'),
+        ({"Hostname": "é" * 33}, f'hostname "{"é" * 33}" is too long (maximum 64 bytes)'),  # 66 bytes
+        ({"Healthcheck": {"Interval": 999_999}}, "Interval in Healthcheck cannot be less than 1ms"),
+        ({"Healthcheck": {"Timeout": 1}}, "Timeout in Healthcheck cannot be less than 1ms"),
+        ({"Healthcheck": {"StartPeriod": -1}}, "StartPeriod in Healthcheck cannot be less than 1ms"),
+        ({"Healthcheck": {"StartInterval": 5}}, "StartInterval in Healthcheck cannot be less than 1ms"),
+        ({"Healthcheck": {"Retries": -1}}, "Retries in Healthcheck cannot be negative"),
+        ({"ExposedPorts": {"abc/tcp": {}}}, "invalid JSON: invalid port 'abc': invalid syntax"),
+        ({"ExposedPorts": {"70000": {}}}, "invalid JSON: invalid port '70000': value out of range"),
+        ({"ExposedPorts": {"80-90/tcp": {}}}, "invalid JSON: invalid port '80-90': invalid syntax"),
+        ({"ExposedPorts": {"/udp": {}}}, "invalid JSON: invalid port '': value is empty"),
+        ({"ExposedPorts": {"": {}}}, "invalid JSON: invalid port: value is empty"),
+    ],
+)
+def test_container_config_refusals(body: dict[str, Any], message: str) -> None:
+    error = refused({"Image": "busybox", **body})
+    assert isinstance(error, InvalidParameter)
+    assert error.message == message
+
+
+def test_container_config_accepted() -> None:
+    body = {
+        "Image": "busybox",
+        "StopSignal": "sigrtmin+3",
+        "WorkingDir": "/a/../b/",
+        "Env": ["A=1", "B"],
+        "Hostname": "h" * 64,
+        "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000, "Retries": 0},
+        "ExposedPorts": {"80": {}, "53/UDP": None, "0/tcp": {}},
+    }
+    assert accepted(body) == []
+
+
+def test_signals_like_dockers_map() -> None:
+    assert parse_signal("KILL") == 9 and parse_signal("sigterm") == 15 and parse_signal("+2") == 2
+    assert parse_signal("RTMIN") == 34 and parse_signal("RTMIN+15") == 49
+    assert parse_signal("SIGRTMAX-14") == 50 and parse_signal("RTMAX") == 64
+    for bad in ("RTMIN+16", "SIGSIGTERM", "", "1_0", "9 ", "-1", "NOPE"):
+        with pytest.raises(ValueError, match=r"^invalid signal: "):
+            parse_signal(bad)
+
+
+def test_go_quote() -> None:
+    assert go_quote('a"b\\c') == '"a\\"b\\\\c"'
+    assert go_quote("tab\tnul\x00é\u200b") == '"tab\\tnul\\x00é\\u200b"'
+
+
+# --- the host config ---------------------------------------------------------------------------
+
+RESTART_ONE_OF = "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+
+
+@pytest.mark.parametrize(
+    ("host_config", "message"),
+    [
+        (
+            {"RestartPolicy": {"Name": "sometimes"}},
+            f"invalid restart policy: unknown policy 'sometimes'; {RESTART_ONE_OF}",
+        ),
+        (
+            {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 3}},
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ),
+        (
+            {"RestartPolicy": {"Name": "no", "MaximumRetryCount": -1}},
+            "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot "
+            "be negative",
+        ),
+        (
+            {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": -1}},
+            "invalid restart policy: maximum retry count cannot be negative",
+        ),
+        (
+            {"AutoRemove": True, "RestartPolicy": {"Name": "unless-stopped"}},
+            "can't create 'AutoRemove' container with restart policy",
+        ),
+        (
+            {"Binds": ["/tmp:/proc"]},
+            "invalid volume specification: '/tmp:/proc': \"/proc\" cannot be mounted because it is not "
+            "of type proc",
+        ),
+        (
+            {"Binds": ["/tmp:/proc/sys/kernel:ro"]},
+            "invalid volume specification: '/tmp:/proc/sys/kernel:ro': \"/proc/sys/kernel\" cannot be "
+            "mounted "
+            "because it is inside /proc",
+        ),
+        (
+            {"Binds": ["/tmp://proc/./sys"]},  # what the container's resolution would make of it
+            "invalid volume specification: '/tmp://proc/./sys': \"/proc/sys\" cannot be mounted "
+            "because it is "
+            "inside /proc",
+        ),
+        (
+            {"Binds": ["/tmp:/x/../proc/sysrq-trigger"]},
+            "invalid volume specification: '/tmp:/x/../proc/sysrq-trigger': \"/proc/sysrq-trigger\" "
+            "cannot be "
+            "mounted because it is inside /proc",
+        ),
+        (
+            {"Annotations": {"": "x"}},
+            "invalid Annotations: the empty string is not permitted as an annotation key",
+        ),
+        ({"Ulimits": [{"Name": "nofiles", "Soft": 1, "Hard": 1}]}, "invalid ulimit type: nofiles"),
+        ({"Ulimits": [{"Soft": 1, "Hard": 1}]}, "invalid ulimit type: "),
+        (
+            {"Ulimits": [{"Name": "nofile", "Soft": 3, "Hard": 2}]},
+            "ulimit soft limit must be less than or equal to hard limit: 3 > 2",
+        ),
+        (
+            {"Ulimits": [{"Name": "nofile", "Soft": -1, "Hard": 2}]},
+            "ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: 2",
+        ),
+        (
+            {"Ulimits": [{"Name": "core", "Soft": -2, "Hard": -1}]},
+            "invalid ulimit value for core: -2 (use -1 for unlimited)",
+        ),
+        ({"MemorySwappiness": 101}, "Invalid value: 101, valid memory swappiness range is 0-100"),
+        ({"MemorySwappiness": -2}, "Invalid value: -2, valid memory swappiness range is 0-100"),
+        ({"OomScoreAdj": -1001}, "Invalid value -1001, range for oom score adj is [-1000, 1000]"),
+        ({"ShmSize": -1}, "SHM size can not be less than 0"),
+        ({"BlkioWeight": 5}, "Range of blkio weight is from 10 to 1000"),
+        ({"IpcMode": "weird"}, "invalid IPC mode: weird"),
+        ({"PidMode": "container:"}, "invalid PID mode: container:"),
+        ({"UTSMode": "private"}, "invalid UTS mode: private"),
+        ({"CgroupnsMode": "shared"}, "invalid cgroup namespace mode: shared"),
+        ({"Isolation": "hyperv"}, "invalid isolation (hyperv): linux only supports 'default'"),
+        (
+            {"IOMaximumBandwidth": 1},
+            "invalid option: QoS maximum bandwidth configuration is not supported on linux",
+        ),
+        ({"IOMaximumIOps": 1}, "invalid option: QoS maximum IOPs configuration is not supported on linux"),
+        (
+            {"CpuRealtimePeriod": 10, "CpuRealtimeRuntime": 20},
+            "cpu real-time runtime cannot be higher than cpu real-time period",
+        ),
+        ({"Runtime": "kata"}, "unknown or invalid runtime name: kata"),
+    ],
+)
+def test_host_config_refusals(host_config: dict[str, Any], message: str) -> None:
+    error = refused(hc(**host_config))
+    assert isinstance(error, InvalidParameter)
+    assert error.message == message
+
+
+def test_uts_host_with_a_hostname_conflicts() -> None:
+    error = refused({"Image": "busybox", "Hostname": "h", "HostConfig": {"UTSMode": "host"}})
+    assert error.message == "conflicting options: hostname and the UTS mode"
+
+
+def test_host_config_accepted() -> None:
+    assert (
+        accepted(
+            hc(
+                RestartPolicy={"Name": "on-failure", "MaximumRetryCount": 3},
+                Binds=["/tmp/cpuinfo:/proc/cpuinfo:ro", "/tmp:/data", "/tmp:/procfs"],
+                Ulimits=[
+                    {"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                    {"Name": "core", "Soft": -1, "Hard": -1},
+                ],
+                MemorySwappiness=-1,
+                IpcMode="shareable",
+                CgroupnsMode="private",
+                UsernsMode="host",
+                Isolation="Default",
+                Runtime="runc",
+                ShmSize=64 * 1024 * 1024,
+                LogConfig={"Type": "json-file", "Config": {"mode": "blocking", "max-size": ""}},
+                Annotations={"a": "b"},
+            )
+        )
+        == []
+    )
+    assert accepted(hc(AutoRemove=True, RestartPolicy={"Name": "no"})) == []
+    assert accepted(hc(AutoRemove=True, RestartPolicy={"Name": ""})) == []
+
+
+def test_a_real_procfs_may_cover_proc(tmp_path: Path) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n"
+        "23 1 0:22 /sub /mnt/procsub rw shared:13 - proc proc rw\n"
+        "24 1 0:23 / /tmp rw shared:14 - tmpfs tmpfs rw\n"
+    )
+    assert is_procfs_root("/proc", str(mountinfo))
+    assert not is_procfs_root("/mnt/procsub", str(mountinfo))  # not the root of its procfs
+    assert not is_procfs_root("/tmp", str(mountinfo))
+    assert not is_procfs_root("/proc/self", str(mountinfo))
+    assert accepted(hc(Binds=["/proc:/proc"])) == []  # the host's real one
+
+
+def test_kernel_memory_is_discarded_with_a_warning() -> None:
+    assert accepted(hc(KernelMemory=10 * 1024 * 1024)) == [
+        "Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. "
+        "Limitation discarded."
+    ]
+
+
+# --- CPU shares (the resource checks, shared with `docker update`) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("shares", "message"),
+    [
+        (-5, "invalid CPU shares (-5): value must be a positive integer"),
+        (1, "the minimum allowed cpu-shares is 2"),
+        (262_145, "the maximum allowed cpu-shares is 262144"),
+    ],
+)
+def test_cpu_shares_out_of_the_kernels_range(shares: int, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        validate(Resources(cpu_shares=shares), ncpu=2)
+    for fine in (0, 2, 1024, 262_144):
+        validate(Resources(cpu_shares=fine), ncpu=2)
+
+
+# --- what is stored -----------------------------------------------------------------------------
+
+
+def test_exposed_ports_are_normalised_and_merged_with_the_images() -> None:
+    assert merge_exposed_ports({"80": {}, "53/UDP": None}, {"8080/tcp": {}, "80/tcp": {}}) == {
+        "80/tcp": {},
+        "53/udp": {},
+        "8080/tcp": {},
+    }
+    assert merge_exposed_ports(None, None) is None
+
+
+def test_healthcheck_is_merged_with_the_images_like_docker() -> None:
+    image = {"Test": ["CMD-SHELL", "curl -f localhost"], "Interval": 30_000_000_000, "Retries": 3}
+    user = parse_create({"Healthcheck": {"Timeout": 5_000_000_000}}).Healthcheck
+    assert merge_healthcheck(user, image) == {
+        "Test": ["CMD-SHELL", "curl -f localhost"],
+        "Interval": 30_000_000_000,
+        "Timeout": 5_000_000_000,
+        "Retries": 3,
+    }
+    assert merge_healthcheck(None, image) == image
+    none = parse_create({"Healthcheck": {"Test": ["NONE"]}}).Healthcheck
+    assert merge_healthcheck(none, image) == {"Test": ["NONE"], "Interval": 30_000_000_000, "Retries": 3}
