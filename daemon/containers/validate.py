@@ -3,7 +3,7 @@
 One function per rule, run by check_create in dockerd's order: its JSON decoder's checks
 (runconfig.decodeContainerConfig), then verifyContainerSettings (daemon/container.go) and
 verifyPlatformContainerSettings (daemon/daemon_unix.go). Resource limits are checked by
-daemon.runtime.cgroups.validate.
+daemon.runtime.cgroups.validate, keys we do not implement by unsupported.py.
 """
 
 import os
@@ -11,7 +11,7 @@ import posixpath
 import re
 from typing import Any
 
-from daemon.containers import bind_specs
+from daemon.containers import bind_specs, unsupported
 from daemon.containers.gojson import check_int, check_map, check_str
 from daemon.containers.model import CreateBody, HealthcheckBody, RestartPolicyBody
 from daemon.containers.signals import parse_signal
@@ -37,7 +37,7 @@ PROC_FILES_ALLOWED = (
 
 
 def check_create(req: CreateBody, body: dict[str, Any]) -> list[str]:
-    """Raise InvalidParameter (400) for a body dockerd refuses.
+    """Raise InvalidParameter (400) or NotImplementedYet (501) for a body dockerd or we refuse.
 
     Returns the warnings to send back with the created container.
     """
@@ -69,6 +69,7 @@ def check_create(req: CreateBody, body: dict[str, Any]) -> list[str]:
     check_oom_score_adj(hc)
     check_blkio_weight(hc)
     check_runtime(hc)
+    warnings += unsupported.check(req, hc)
     return warnings
 
 

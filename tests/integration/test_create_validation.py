@@ -1,5 +1,5 @@
-"""Create refuses what dockerd refuses (400, its words), leaving nothing behind; what it accepts is
-honoured: a StopSignal Docker knows is the one `docker stop` sends."""
+"""Create refuses what dockerd refuses (400, its words) and what we do not implement (501), leaving
+nothing behind; what it accepts is honoured: a StopSignal Docker knows is the one `docker stop` sends."""
 
 import uuid
 from collections.abc import Iterator
@@ -119,6 +119,7 @@ REFUSALS = [
     ({"Env": ["=oops"]}, "invalid environment variable: =oops"),
     (hc(IpcMode="everything"), "invalid IPC mode: everything"),
     (hc(OomScoreAdj=2000), "Invalid value 2000, range for oom score adj is [-1000, 1000]"),
+    (hc(LogConfig={"Type": "carrier-pigeon"}), "logger: no log driver named 'carrier-pigeon' is registered"),
 ]
 
 
@@ -127,6 +128,30 @@ def test_create_refuses_with_dockers_words_and_makes_nothing(
     d: RunningDaemon, body: dict[str, Any], message: str
 ) -> None:
     assert refused(d, body) == (400, message)
+
+
+NOT_IMPLEMENTED = [
+    (hc(Init=True), "HostConfig.Init is not implemented in pydockerd yet"),
+    (
+        hc(ShmSize=256 * MIB),
+        "HostConfig.ShmSize (a /dev/shm other than 64MB) is not implemented in pydockerd yet",
+    ),
+    (hc(MaskedPaths=[]), "HostConfig.MaskedPaths is not implemented in pydockerd yet"),
+    (hc(OomKillDisable=True), "HostConfig.OomKillDisable is not implemented in pydockerd yet"),
+    (hc(PidMode="host"), "HostConfig.PidMode 'host' is not implemented in pydockerd yet"),
+    (
+        hc(LogConfig={"Type": "json-file", "Config": {"max-size": "10m"}}),
+        "log option max-size is not implemented in pydockerd yet",
+    ),
+    ({"Volumes": {"/data": {}}}, "anonymous volumes are not implemented in pydockerd yet: /data"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), NOT_IMPLEMENTED, ids=[m[:40] for _, m in NOT_IMPLEMENTED])
+def test_create_refuses_what_we_would_ignore_with_501(
+    d: RunningDaemon, body: dict[str, Any], message: str
+) -> None:
+    assert refused(d, body) == (501, message)
 
 
 CLI_REFUSALS = [
@@ -143,6 +168,7 @@ CLI_REFUSALS = [
         ["--health-cmd", "true", "--health-interval", "10us"],
         "Interval in Healthcheck cannot be less than 1ms",
     ),
+    (["--init"], "HostConfig.Init is not implemented in pydockerd yet"),
 ]
 
 

@@ -10,7 +10,7 @@ from daemon.containers.model import parse_create
 from daemon.containers.record import merge_exposed_ports, merge_healthcheck
 from daemon.containers.signals import parse_signal
 from daemon.containers.validate import check_create, go_quote, is_procfs_root
-from daemon.errors import DaemonError, InvalidParameter
+from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet
 from daemon.runtime.cgroups import Resources, validate
 
 
@@ -338,6 +338,12 @@ RESTART_ONE_OF = "use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
             "cpu real-time runtime cannot be higher than cpu real-time period",
         ),
         ({"Runtime": "kata"}, "unknown or invalid runtime name: kata"),
+        ({"LogConfig": {"Type": "nosuch"}}, "logger: no log driver named 'nosuch' is registered"),
+        (
+            {"LogConfig": {"Type": "json-file", "Config": {"size": "1"}}},
+            "unknown log opt 'size' for json-file log driver",
+        ),
+        ({"LogConfig": {"Config": {"mode": "fast"}}}, "logger: logging mode not supported: fast"),
     ],
 )
 def test_host_config_refusals(host_config: dict[str, Any], message: str) -> None:
@@ -397,6 +403,48 @@ def test_kernel_memory_is_discarded_with_a_warning() -> None:
         "Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. "
         "Limitation discarded."
     ]
+    assert accepted(hc(CpuPercent=50)) == ["linux does not support CPU percent. Percent discarded."]
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (hc(Init=True), "HostConfig.Init"),
+        (hc(OomKillDisable=True), "HostConfig.OomKillDisable"),
+        (hc(PublishAllPorts=True), "HostConfig.PublishAllPorts"),
+        (hc(OomScoreAdj=500), "HostConfig.OomScoreAdj"),
+        (hc(MemorySwappiness=10), "HostConfig.MemorySwappiness"),
+        (hc(ShmSize=1024), "HostConfig.ShmSize (a /dev/shm other than 64MB)"),
+        (hc(MaskedPaths=[]), "HostConfig.MaskedPaths"),
+        (hc(ReadonlyPaths=["/proc/x"]), "HostConfig.ReadonlyPaths"),
+        (hc(GroupAdd=["audio"]), "HostConfig.GroupAdd"),
+        (hc(Sysctls={"net.ipv4.ip_forward": "1"}), "HostConfig.Sysctls"),
+        (hc(StorageOpt={"size": "1G"}), "HostConfig.StorageOpt"),
+        (hc(DnsSearch=["example"]), "HostConfig.DnsSearch"),
+        (hc(DeviceRequests=[{"Count": -1}]), "HostConfig.DeviceRequests"),
+        (hc(CgroupParent="mine"), "HostConfig.CgroupParent"),
+        (hc(VolumeDriver="local"), "HostConfig.VolumeDriver"),
+        (hc(BlkioWeight=500), "HostConfig.BlkioWeight"),
+        (hc(KernelMemoryTCP=1 << 20), "HostConfig.KernelMemoryTCP"),
+        (hc(IpcMode="host"), "HostConfig.IpcMode 'host'"),
+        (hc(PidMode="host"), "HostConfig.PidMode 'host'"),
+        (hc(UTSMode="host"), "HostConfig.UTSMode 'host'"),
+        (hc(CgroupnsMode="host"), "HostConfig.CgroupnsMode 'host'"),
+        (hc(LogConfig={"Type": "syslog"}), "log driver 'syslog'"),
+        (hc(LogConfig={"Config": {"max-size": "10m"}}), "log option max-size"),
+        (hc(LogConfig={"Config": {"mode": "non-blocking"}}), "log option mode=non-blocking"),
+    ],
+)
+def test_options_we_do_not_implement_are_501(body: dict[str, Any], what: str) -> None:
+    error = refused(body)
+    assert isinstance(error, NotImplementedYet)
+    assert error.message == f"{what} is not implemented in pydockerd yet"
+
+
+def test_anonymous_volumes_are_501() -> None:
+    error = refused({"Image": "busybox", "Volumes": {"/data": {}, "/cache": {}}})
+    assert isinstance(error, NotImplementedYet)
+    assert error.message == "anonymous volumes are not implemented in pydockerd yet: /cache, /data"
 
 
 # --- CPU shares (the resource checks, shared with `docker update`) -----------------------------
