@@ -31,6 +31,7 @@ from daemon.containers.state import (
     check_unpause,
 )
 from daemon.containers.store import Container, ContainerStore
+from daemon.containers.ulimits import rlimits
 from daemon.containers.validate import check_create
 from daemon.errors import Conflict, InvalidParameter, NotImplementedYet, NotModified, SystemError_
 from daemon.events.bus import EventBus
@@ -260,6 +261,7 @@ class ContainerService:
             caps=process_caps(hc, self.cgroups.version, privileged),
             no_new_privs=no_new_privileges(hc),
             privileged=privileged,
+            rlimits=rlimits(hc),
         )
         binds = bind_specs.parse_binds(hc.get("Binds"))
         for b in binds:

@@ -16,6 +16,13 @@ class BindMount:
 
 
 @dataclass
+class Rlimit:
+    type: str  # "nofile", "nproc", ... (setrlimit's RLIMIT_<TYPE>)
+    soft: int  # -1: unlimited
+    hard: int
+
+
+@dataclass
 class ProcessSpec:
     args: list[str]
     env: list[str]
@@ -27,6 +34,11 @@ class ProcessSpec:
     caps: list[str] = field(default_factory=list)
     no_new_privs: bool = False
     privileged: bool = False
+    rlimits: list[Rlimit] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # from JSON (the shim's side) the limits arrive as dicts
+        self.rlimits = [Rlimit(**r) if isinstance(r, dict) else r for r in self.rlimits]
 
 
 @dataclass

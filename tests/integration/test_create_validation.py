@@ -1,14 +1,17 @@
 """Create refuses what dockerd refuses (400, its words) and what we do not implement (501), leaving
-nothing behind; what it accepts is honoured: a StopSignal Docker knows is the one `docker stop` sends."""
+nothing behind; what it accepts is honoured: ulimits are set in the container and its execs, a
+StopSignal Docker knows is the one `docker stop` sends."""
 
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import RunningDaemon
-from tests.integration.test_bad_input import assert_no_new_traces, traces
+from tests.integration.test_bad_input import assert_no_new_traces, assert_no_traces_of, traces
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -185,11 +188,59 @@ def test_cli_run_is_refused_before_anything_runs(d: RunningDaemon, args: list[st
 # --- what is accepted is honoured ---------------------------------------------------------------
 
 
+def _limits(text: str) -> dict[str, tuple[str, str]]:
+    """/proc/<pid>/limits -> {"Max open files": (soft, hard), ...}"""
+    out = {}
+    for line in text.splitlines()[1:]:
+        m = re.match(r"(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)", line)
+        if m:
+            out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
 @pytest.fixture
 def name(d: RunningDaemon) -> Iterator[str]:
     n = f"val-{uuid.uuid4().hex[:8]}"
     yield n
     d.docker("rm", "-f", n)
+
+
+def test_ulimits_are_set_in_the_container_and_in_its_execs(d: RunningDaemon, name: str) -> None:
+    d.docker(
+        "run", "-d", "--name", name,
+        "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=500:600", "--ulimit", "core=-1",
+        "busybox", "sleep", "60",
+        check=True,
+    )  # fmt: skip
+    for pid in ("1", "self"):  # the first process, then an exec
+        p = d.docker("exec", name, "cat", f"/proc/{pid}/limits")
+        limits = _limits(p.stdout.decode())
+        assert limits["Max open files"] == ("1024", "2048"), limits
+        assert limits["Max processes"] == ("500", "600"), limits
+        assert limits["Max core file size"] == ("unlimited", "unlimited"), limits
+
+
+def test_without_a_nofile_ulimit_the_hosts_hard_limit_is_kept(d: RunningDaemon) -> None:
+    daemon_hard = _limits(Path(f"/proc/{d.proc.pid}/limits").read_text())["Max open files"][1]
+    p = d.docker("run", "--rm", "busybox", "cat", "/proc/self/limits")
+    soft, hard = _limits(p.stdout.decode())["Max open files"]
+    wanted = "1048576" if daemon_hard == "unlimited" else str(min(1048576, int(daemon_hard)))
+    assert (soft, hard) == (wanted, wanted)
+
+
+def test_a_ulimit_the_kernel_refuses_fails_the_start_and_leaves_nothing(d: RunningDaemon) -> None:
+    too_many = int(Path("/proc/sys/fs/nr_open").read_text()) + 1  # beyond it even root is refused
+    status, out = create(d, hc(Ulimits=[{"Name": "nofile", "Soft": too_many, "Hard": too_many}]))
+    assert status == 201, out
+    cid = out["Id"]
+    before = traces(d)
+    status, out = d.api("POST", f"/containers/{cid}/start")
+    assert status == 500, out
+    assert "error setting rlimit type nofile: operation not permitted" in out["message"]
+    state = d.api("GET", f"/containers/{cid}/json")[1]["State"]
+    assert (state["Running"], state["ExitCode"]) == (False, 128), state
+    assert_no_traces_of(d, cid)
+    assert_no_new_traces(d, before)
 
 
 def test_a_stop_signal_docker_knows_is_the_one_stop_sends(d: RunningDaemon, name: str) -> None:
@@ -235,3 +286,22 @@ def test_update_refuses_cpu_shares_the_kernel_would_clamp(d: RunningDaemon) -> N
     status, out = d.api("POST", f"/containers/{cid}/update", {"CpuShares": 1})
     assert (status, out["message"]) == (400, "the minimum allowed cpu-shares is 2")
     assert d.api("GET", f"/containers/{cid}/json")[1]["HostConfig"]["CpuShares"] == 512
+
+
+def test_sdk_run_with_ulimits(d: RunningDaemon) -> None:
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=d.host, version="auto")
+    try:
+        out = client.containers.run(
+            "busybox",
+            ["sh", "-c", "ulimit -Sn; ulimit -Hn"],
+            ulimits=[docker.types.Ulimit(name="nofile", soft=256, hard=512)],
+            remove=True,
+        )
+        assert out.decode().split() == ["256", "512"]
+        with pytest.raises(docker.errors.APIError, match="invalid ulimit type: fds"):
+            client.containers.create(
+                "busybox", "true", ulimits=[docker.types.Ulimit(name="fds", soft=1, hard=1)]
+            )
+    finally:
+        client.close()

@@ -9,9 +9,11 @@ import pytest
 from daemon.containers.model import parse_create
 from daemon.containers.record import merge_exposed_ports, merge_healthcheck
 from daemon.containers.signals import parse_signal
+from daemon.containers.ulimits import rlimits
 from daemon.containers.validate import check_create, go_quote, is_procfs_root
 from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet
 from daemon.runtime.cgroups import Resources, validate
+from daemon.runtime.spec import ProcessSpec, Rlimit
 
 
 def refused(body: dict[str, Any]) -> DaemonError:
@@ -489,3 +491,11 @@ def test_healthcheck_is_merged_with_the_images_like_docker() -> None:
     assert merge_healthcheck(None, image) == image
     none = parse_create({"Healthcheck": {"Test": ["NONE"]}}).Healthcheck
     assert merge_healthcheck(none, image) == {"Test": ["NONE"], "Interval": 30_000_000_000, "Retries": 3}
+
+
+def test_ulimits_become_the_processes_rlimits() -> None:
+    stored = {"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}, {"Name": "nofile", "Soft": 3, "Hard": 4}]}
+    assert rlimits(stored) == [Rlimit("nofile", 3, 4)]  # the last one wins, as in runc
+    assert rlimits({"Ulimits": None}) == []
+    spec = ProcessSpec(args=["true"], env=[], rlimits=[{"type": "core", "soft": -1, "hard": -1}])  # type: ignore[list-item]
+    assert spec.rlimits == [Rlimit("core", -1, -1)]
