@@ -274,6 +274,7 @@ class ContainerService:
             upper_dir=graph["UpperDir"],
             work_dir=graph["WorkDir"],
             hostname=cfg.get("Hostname") or "",
+            domainname=cfg.get("Domainname") or "",
             readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
             nodev_rootfs=self.cgroups.version == 2 and not privileged,
             network_mode="host" if mode == "host" else "private",

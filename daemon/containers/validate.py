@@ -62,6 +62,7 @@ def check_create(req: CreateBody, body: dict[str, Any]) -> list[str]:
     check_ulimits(model.Ulimits if model else None)
     # the platform's checks
     check_hostname(req.Hostname or "")
+    check_domainname(req.Domainname or "")
     check_memory_swappiness(hc)
     warnings += kernel_memory_warnings(hc)
     check_namespace_modes(hc)
@@ -247,6 +248,14 @@ def check_annotations(hc: dict[str, Any]) -> None:
 def check_hostname(hostname: str) -> None:
     if len(hostname.encode()) > MAX_HOSTNAME:
         raise InvalidParameter(f"hostname {go_quote(hostname)} is too long (maximum {MAX_HOSTNAME} bytes)")
+
+
+def check_domainname(domainname: str) -> None:
+    """The kernel's limit for setdomainname(2) too (dockerd does not check it: runc fails at start)."""
+    if len(domainname.encode()) > MAX_HOSTNAME:
+        raise InvalidParameter(
+            f"domainname {go_quote(domainname)} is too long (maximum {MAX_HOSTNAME} bytes)"
+        )
 
 
 GO_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t", "\v": r"\v"}

@@ -49,6 +49,7 @@ class ContainerSpec:
     upper_dir: str
     work_dir: str
     hostname: str = ""
+    domainname: str = ""  # the UTS namespace's NIS domain name (`docker run --domainname`)
     readonly_rootfs: bool = False
     nodev_rootfs: bool = False  # no device filter guards the host's devices (cgroup v2 for now)
     network_mode: str = "private"  # "private" (own namespace, only lo), "host"

@@ -256,6 +256,18 @@ def test_a_stop_signal_docker_knows_is_the_one_stop_sends(d: RunningDaemon, name
     assert state.stdout.decode().split() == ["7", "RTMIN+3"]
 
 
+def test_hostname_and_domainname_are_set_in_the_container(d: RunningDaemon) -> None:
+    p = d.docker(
+        "run", "--rm", "--hostname", "h" * 64, "--domainname", "example.internal",
+        "busybox", "sh", "-c", "hostname; cat /proc/sys/kernel/domainname",
+    )  # fmt: skip
+    assert p.stdout.decode().split() == ["h" * 64, "example.internal"], p.stderr
+    before = traces(d)
+    p = d.docker("run", "--rm", "--domainname", "d" * 65, "busybox", "true")
+    assert p.returncode == 125 and "is too long (maximum 64 bytes)" in p.stderr.decode(), p
+    assert_no_new_traces(d, before)
+
+
 def test_what_create_keeps(d: RunningDaemon) -> None:
     status, out = create(
         d,

@@ -205,6 +205,7 @@ def test_a_body_that_is_not_an_object() -> None:
         ({"Env": ["A=1", ""]}, "invalid environment variable: "),
         ({"Hostname": "h" * 65}, f'hostname "{"h" * 65}" is too long (maximum 64 bytes)'),
         ({"Hostname": "é" * 33}, f'hostname "{"é" * 33}" is too long (maximum 64 bytes)'),  # 66 bytes
+        ({"Domainname": "d" * 65}, f'domainname "{"d" * 65}" is too long (maximum 64 bytes)'),
         ({"Healthcheck": {"Interval": 999_999}}, "Interval in Healthcheck cannot be less than 1ms"),
         ({"Healthcheck": {"Timeout": 1}}, "Timeout in Healthcheck cannot be less than 1ms"),
         ({"Healthcheck": {"StartPeriod": -1}}, "StartPeriod in Healthcheck cannot be less than 1ms"),
