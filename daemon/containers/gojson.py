@@ -45,8 +45,18 @@ def value_error(value: Any, go_type: str) -> InvalidParameter:
     )
 
 
-def check_int(hc: dict[str, Any], key: str, go_type: str = "int64", struct: str = "HostConfig") -> int:
-    """An integer HostConfig field we read from the raw body (null or absent is 0)."""
+# where a raw field sits: the Go struct that holds it, and the path from the root before its name
+Where = tuple[str, str]
+IN_HOST_CONFIG: Where = ("HostConfig", "HostConfig.")  # a create body's HostConfig
+IN_UPDATE_CONFIG: Where = ("UpdateConfig", "")  # an update body (Resources embedded)
+
+
+def _wrong(value: Any, at: Where, key: str, go_type: str) -> InvalidParameter:
+    return type_error(value, at[0], at[1] + key, go_type)
+
+
+def check_int(hc: dict[str, Any], key: str, go_type: str = "int64", at: Where = IN_HOST_CONFIG) -> int:
+    """An integer field we read from a raw body (null or absent is 0)."""
     value = hc.get(key)
     if value is None:
         return 0
@@ -54,41 +64,41 @@ def check_int(hc: dict[str, Any], key: str, go_type: str = "int64", struct: str 
     if go_type == "uint16":
         high = 2**16 - 1
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise type_error(value, struct, f"HostConfig.{key}", go_type)
+        raise _wrong(value, at, key, go_type)
     return value
 
 
-def check_str(hc: dict[str, Any], key: str, go_type: str = "string", struct: str = "HostConfig") -> str:
+def check_str(hc: dict[str, Any], key: str, go_type: str = "string", at: Where = IN_HOST_CONFIG) -> str:
     value = hc.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise type_error(value, struct, f"HostConfig.{key}", go_type)
+        raise _wrong(value, at, key, go_type)
     return value
 
 
-def check_bool(hc: dict[str, Any], key: str, struct: str = "HostConfig") -> bool:
+def check_bool(hc: dict[str, Any], key: str, at: Where = IN_HOST_CONFIG) -> bool:
     value = hc.get(key)
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise type_error(value, struct, f"HostConfig.{key}", "bool")
+        raise _wrong(value, at, key, "bool")
     return value
 
 
-def check_list(hc: dict[str, Any], key: str, go_type: str, struct: str = "HostConfig") -> list[Any]:
+def check_list(hc: dict[str, Any], key: str, go_type: str, at: Where = IN_HOST_CONFIG) -> list[Any]:
     value = hc.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
-        raise type_error(value, struct, f"HostConfig.{key}", go_type)
+        raise _wrong(value, at, key, go_type)
     return value
 
 
-def check_map(hc: dict[str, Any], key: str, go_type: str, struct: str = "HostConfig") -> dict[str, Any]:
+def check_map(hc: dict[str, Any], key: str, go_type: str, at: Where = IN_HOST_CONFIG) -> dict[str, Any]:
     value = hc.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise type_error(value, struct, f"HostConfig.{key}", go_type)
+        raise _wrong(value, at, key, go_type)
     return value

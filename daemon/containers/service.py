@@ -32,6 +32,7 @@ from daemon.containers.state import (
 )
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.ulimits import rlimits
+from daemon.containers.update_body import parse_update
 from daemon.containers.validate import check_create
 from daemon.errors import Conflict, InvalidParameter, NotImplementedYet, NotModified, SystemError_
 from daemon.events.bus import EventBus
@@ -583,10 +584,9 @@ class ContainerService:
 
     async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
         c = self.get(ref)
-        if not isinstance(body, dict):
-            raise InvalidParameter("invalid update body")
         keys = RESOURCE_KEYS
-        changes = {k: body[k] for k in keys if k in body and body[k] not in (None,)}
+        update = parse_update(body, c.id, bool(c.host_config.get("AutoRemove")))
+        changes = update.resources
         merged = {**c.host_config, **changes}
         if changes.get("NanoCpus"):
             merged["CpuQuota"], merged["CpuPeriod"] = 0, 0
@@ -603,8 +603,8 @@ class ContainerService:
             except (OSError, ValueError) as e:
                 raise InvalidParameter(f"Cannot update container {c.id}: {e}") from e
         c.host_config.update({k: merged[k] for k in keys if k in merged})
-        if isinstance(body.get("RestartPolicy"), dict):
-            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+        if update.restart_policy is not None:
+            c.host_config["RestartPolicy"] = update.restart_policy
         self.store.save(c)
         self.events.publish("container", "update", c.id, self._attrs(c))
         return {"Warnings": []}

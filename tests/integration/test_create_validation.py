@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import RunningDaemon
 from tests.integration.test_bad_input import assert_no_new_traces, assert_no_traces_of, traces
+from tests.integration.test_cli_containers import cgroup_file
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -317,3 +318,55 @@ def test_sdk_run_with_ulimits(d: RunningDaemon) -> None:
             )
     finally:
         client.close()
+
+
+# --- update -------------------------------------------------------------------------------------
+
+
+def test_update_of_the_restart_policy_keeps_the_limits(d: RunningDaemon, name: str) -> None:
+    # the CLI sends every resource key, zero when not given: zero means "unchanged"
+    d.docker(
+        "run", "-d", "--name", name, "-m", "64m", "--cpu-shares", "512", "busybox", "sleep", "60", check=True
+    )
+    p = d.docker("update", "--restart", "on-failure:3", name)
+    assert p.returncode == 0, p.stderr
+    pid = int(d.docker("inspect", "-f", "{{.State.Pid}}", name).stdout)
+    assert cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max") == str(64 * MIB)
+    got = d.docker(
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.CpuShares}} "
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        name,
+    )
+    assert got.stdout.decode().strip() == f"{64 * MIB} 512 on-failure:3"
+
+
+def test_update_refuses_a_bad_restart_policy(d: RunningDaemon) -> None:
+    status, out = create(d, {})
+    assert status == 201, out
+    cid = out["Id"]
+    status, out = d.api("POST", f"/containers/{cid}/update", {"RestartPolicy": {"Name": "sometimes"}})
+    assert (status, out["message"]) == (
+        400,
+        f"invalid restart policy: unknown policy 'sometimes'; {RESTART_ONE_OF}",
+    )
+    status, out = d.api("POST", f"/containers/{cid}/update", {"Memory": "64m"})
+    assert (status, out["message"]) == (
+        400,
+        "invalid JSON: json: cannot unmarshal string into Go struct field UpdateConfig.Memory of type int64",
+    )
+    status, out = create(d, hc(AutoRemove=True))
+    assert status == 201, out
+    auto = out["Id"]
+    status, out = d.api("POST", f"/containers/{auto}/update", {"RestartPolicy": {"Name": "always"}})
+    assert (status, out["message"]) == (
+        409,
+        f"Cannot update container {auto}: Restart policy cannot be updated because AutoRemove is enabled for "
+        "the container",
+    )
+    for c in (cid, auto):
+        assert d.api("GET", f"/containers/{c}/json")[1]["HostConfig"]["RestartPolicy"] == {
+            "Name": "no",
+            "MaximumRetryCount": 0,
+        }

@@ -10,8 +10,9 @@ from daemon.containers.model import parse_create
 from daemon.containers.record import merge_exposed_ports, merge_healthcheck
 from daemon.containers.signals import parse_signal
 from daemon.containers.ulimits import rlimits
+from daemon.containers.update_body import parse_update
 from daemon.containers.validate import check_create, go_quote, is_procfs_root
-from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet
+from daemon.errors import Conflict, DaemonError, InvalidParameter, NotImplementedYet
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.spec import ProcessSpec, Rlimit
 
@@ -500,3 +501,48 @@ def test_ulimits_become_the_processes_rlimits() -> None:
     assert rlimits({"Ulimits": None}) == []
     spec = ProcessSpec(args=["true"], env=[], rlimits=[{"type": "core", "soft": -1, "hard": -1}])  # type: ignore[list-item]
     assert spec.rlimits == [Rlimit("core", -1, -1)]
+
+
+# --- update ---------------------------------------------------------------------------------------
+
+
+def test_update_changes_only_what_is_set() -> None:
+    cli_body = {  # `docker update --cpu-shares 512 x` from docker CLI 28.2.2 (abridged: zero keys)
+        "CpuShares": 512,
+        "Memory": 0,
+        "NanoCpus": 0,
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpusetCpus": "",
+        "MemorySwap": 0,
+        "MemoryReservation": 0,
+        "PidsLimit": None,
+        "BlkioWeight": 0,
+        "Ulimits": None,
+        "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+    }
+    update = parse_update(cli_body, "c" * 64, auto_remove=False)
+    assert update.resources == {"CpuShares": 512}
+    assert update.restart_policy is None
+    assert parse_update({"PidsLimit": -1}, "c", False).resources == {"PidsLimit": 0}  # lifted
+    assert parse_update({"RestartPolicy": {"Name": "always"}}, "c", False).restart_policy == {
+        "Name": "always",
+        "MaximumRetryCount": 0,
+    }
+
+
+def test_update_refusals() -> None:
+    with pytest.raises(InvalidParameter, match=r"Go struct field UpdateConfig\.Memory of type int64$"):
+        parse_update({"Memory": "64m"}, "c", False)
+    with pytest.raises(InvalidParameter, match=r"^invalid JSON: json: cannot unmarshal array into Go value"):
+        parse_update([], "c", False)
+    with pytest.raises(InvalidParameter, match=r"^invalid restart policy: unknown policy 'often'"):
+        parse_update({"RestartPolicy": {"Name": "often"}}, "c", False)
+    with pytest.raises(Conflict, match=r"^Cannot update container c: Restart policy cannot be updated"):
+        parse_update({"RestartPolicy": {"Name": "always"}}, "c", True)
+    assert parse_update({"RestartPolicy": {"Name": "no"}}, "c", True).restart_policy == {
+        "Name": "no",
+        "MaximumRetryCount": 0,
+    }
+    with pytest.raises(NotImplementedYet, match=r"^updating BlkioWeight is not implemented"):
+        parse_update({"BlkioWeight": 300}, "c", False)
