@@ -12,6 +12,7 @@ from daemon.containers.security import no_new_privileges, process_caps
 from daemon.containers.service import ContainerService
 from daemon.containers.state import check_exec
 from daemon.containers.streams import ClientConn, parse_detach_keys, splice
+from daemon.containers.ulimits import rlimits
 from daemon.errors import Conflict, InvalidParameter, no_such_exec
 from daemon.events.bus import EventBus
 from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
@@ -146,6 +147,7 @@ class ExecService:
             caps=process_caps(hc, privileged),
             no_new_privs=no_new_privileges(hc),  # an exec keeps the container's setting, as in Docker
             privileged=privileged,
+            rlimits=rlimits(hc),  # and its ulimits
         )
 
     async def open(self, exec_id: str, tty: bool) -> tuple[ExecInstance, ShimStream]:

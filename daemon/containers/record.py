@@ -3,8 +3,9 @@
 from pathlib import Path
 from typing import Any
 
-from daemon.containers.model import CreateBody
+from daemon.containers.model import CreateBody, HealthcheckBody
 from daemon.containers.state import ZERO_TIME, Status
+from daemon.containers.validate import clean_path, parse_exposed_port
 from daemon.runtime.logfile import timestamp
 
 # the HostConfig keys `docker update` may change; the numeric ones default to 0
@@ -49,6 +50,27 @@ def effective_command(body: CreateBody, image_config: dict[str, Any]) -> tuple[l
     if entrypoint == [""]:  # `--entrypoint ""` clears it
         entrypoint = None
     return list(cmd or []), list(entrypoint) if entrypoint else None
+
+
+HEALTH_FIELDS = ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
+
+
+def merge_healthcheck(user: HealthcheckBody | None, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Docker's merge: what the user left empty or zero comes from the image. Zero values are left out
+    of the result, as Docker's JSON does (omitempty). Stored only: healthchecks are not run yet."""
+    if user is None:
+        return dict(image) if image else None
+    merged: dict[str, Any] = {"Test": list(user.Test or []) or list((image or {}).get("Test") or [])}
+    for key in HEALTH_FIELDS:
+        merged[key] = getattr(user, key) or (image or {}).get(key) or 0
+    return {k: v for k, v in merged.items() if v}
+
+
+def merge_exposed_ports(user: dict[str, Any] | None, image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The image's exposed ports plus the user's, the user's written "<port>/<proto>" (checked at create)."""
+    ports: dict[str, Any] = {parse_exposed_port(p): {} for p in user or {}}
+    ports.update({p: {} for p in image or {} if p not in ports})
+    return ports or None
 
 
 def network_settings(mode: str) -> dict[str, Any]:
@@ -133,11 +155,17 @@ def new_record(
         "Cmd": cmd or None,
         "Image": body.Image or "",
         "Volumes": cfg.get("Volumes"),
-        "WorkingDir": body.WorkingDir or cfg.get("WorkingDir") or "",
+        "WorkingDir": clean_path(body.WorkingDir) if body.WorkingDir else cfg.get("WorkingDir") or "",
         "Entrypoint": entrypoint,
         "OnBuild": None,
         "Labels": labels,
     }
+    exposed = merge_exposed_ports(body.ExposedPorts, cfg.get("ExposedPorts"))
+    if exposed:
+        config["ExposedPorts"] = exposed
+    health = merge_healthcheck(body.Healthcheck, cfg.get("Healthcheck"))
+    if health:
+        config["Healthcheck"] = health
     stop_signal = body.StopSignal or cfg.get("StopSignal")
     if stop_signal:
         config["StopSignal"] = stop_signal

@@ -20,6 +20,7 @@ from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
 from daemon.containers.record import RESOURCE_KEYS, new_record
 from daemon.containers.security import check_security_opts, no_new_privileges, process_caps
+from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.state import (
     ZERO_TIME,
     Status,
@@ -30,6 +31,9 @@ from daemon.containers.state import (
     check_unpause,
 )
 from daemon.containers.store import Container, ContainerStore
+from daemon.containers.ulimits import rlimits
+from daemon.containers.update_body import parse_update
+from daemon.containers.validate import check_create
 from daemon.errors import Conflict, InvalidParameter, NotImplementedYet, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.runtime import caps
@@ -64,17 +68,10 @@ def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int
     """ "KILL", "SIGKILL", "9" -> 9, with Docker's error for anything else."""
     if value is None or value == "":
         return default
-    text = str(value).strip().upper()
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < 65:
-            return number
-    else:
-        name = text if text.startswith("SIG") else "SIG" + text
-        sig = getattr(signals.Signals, name, None) if hasattr(signals.Signals, name) else None
-        if sig is not None:
-            return int(sig)
-    raise InvalidParameter(f"Invalid signal: {value}")
+    try:
+        return parse_signal_name(str(value))
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from None
 
 
 class ContainerService:
@@ -168,6 +165,7 @@ class ContainerService:
                 )
         if not req.Image:
             raise InvalidParameter("config.Image: field is required")  # Docker: "No command specified" later
+        warnings = check_create(req, body)
         self._check_host_config(hc_raw)
         image = await self.images.resolve(req.Image)
         lower = self.images.layer_dirs(image.id)
@@ -190,7 +188,7 @@ class ContainerService:
             raise
         self.store.add(c)
         self.events.publish("container", "create", cid, self._attrs(c))
-        return {"Id": cid, "Warnings": []}
+        return {"Id": cid, "Warnings": warnings}
 
     def _check_host_config(self, hc: dict[str, Any]) -> None:
         try:
@@ -264,6 +262,7 @@ class ContainerService:
             caps=process_caps(hc, privileged),
             no_new_privs=no_new_privileges(hc),
             privileged=privileged,
+            rlimits=rlimits(hc),
         )
         binds = bind_specs.parse_binds(hc.get("Binds"))
         for b in binds:
@@ -276,6 +275,7 @@ class ContainerService:
             upper_dir=graph["UpperDir"],
             work_dir=graph["WorkDir"],
             hostname=cfg.get("Hostname") or "",
+            domainname=cfg.get("Domainname") or "",
             readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
             network_mode="host" if mode == "host" else "private",
             mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
@@ -583,10 +583,9 @@ class ContainerService:
 
     async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
         c = self.get(ref)
-        if not isinstance(body, dict):
-            raise InvalidParameter("invalid update body")
         keys = RESOURCE_KEYS
-        changes = {k: body[k] for k in keys if k in body and body[k] not in (None,)}
+        update = parse_update(body, c.id, bool(c.host_config.get("AutoRemove")))
+        changes = update.resources
         merged = {**c.host_config, **changes}
         if changes.get("NanoCpus"):
             merged["CpuQuota"], merged["CpuPeriod"] = 0, 0
@@ -603,8 +602,8 @@ class ContainerService:
             except (OSError, ValueError) as e:
                 raise InvalidParameter(f"Cannot update container {c.id}: {e}") from e
         c.host_config.update({k: merged[k] for k in keys if k in merged})
-        if isinstance(body.get("RestartPolicy"), dict):
-            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+        if update.restart_policy is not None:
+            c.host_config["RestartPolicy"] = update.restart_policy
         self.store.save(c)
         self.events.publish("container", "update", c.id, self._attrs(c))
         return {"Warnings": []}

@@ -53,6 +53,8 @@ class ContainerBody:
         rootfs.build_root(spec, self.root)
         if spec.hostname:
             linux.sethostname(spec.hostname)
+        if spec.domainname:
+            linux.setdomainname(spec.domainname)
         if spec.network_mode != "host":
             linux.bring_loopback_up()
         os.setsid()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from daemon.runtime import caps, linux
-from daemon.runtime.spec import DEFAULT_PATH, ProcessSpec
+from daemon.runtime.spec import DEFAULT_PATH, ProcessSpec, Rlimit
 from daemon.runtime.users import ExecUser, find_executable, resolve_user
 
 NOFILE_WANTED = 1048576  # what Docker gives containers; never above the host's hard limit
@@ -108,11 +108,31 @@ def setup_terminal(sync: socket.socket, rows_cols: tuple[int, int] | None) -> No
         os.close(slave)
 
 
+def set_rlimits(limits: list[Rlimit]) -> None:
+    """The user's ulimits, while we are still root: raising a hard limit takes CAP_SYS_RESOURCE.
+
+    Without a nofile ulimit, NOFILE_WANTED, never above the host's hard limit; with one, exactly what
+    was asked, even above it (the kernel's fs.nr_open is the ceiling: a start beyond it fails).
+    """
+    if not any(lim.type == "nofile" for lim in limits):
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(NOFILE_WANTED, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    for lim in limits:
+        number = getattr(resource, f"RLIMIT_{lim.type.upper()}")
+        soft = resource.RLIM_INFINITY if lim.soft == -1 else lim.soft
+        hard = resource.RLIM_INFINITY if lim.hard == -1 else lim.hard
+        try:
+            resource.setrlimit(number, (soft, hard))
+        except (ValueError, OSError) as e:
+            # Python turns EPERM and EINVAL into ValueErrors; say what the kernel said, as runc does
+            reason = "operation not permitted" if "not allowed" in str(e) else "invalid argument"
+            raise StartError(f"error setting rlimit type {lim.type}: {reason}", 128) from e
+
+
 def finalize_and_exec(prep: Prepared, proc: ProcessSpec, cwd: str) -> NoReturn:
     """Limits, privileges, then execve. Only returns by raising StartError (exec failed)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(NOFILE_WANTED, hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    set_rlimits(proc.rlimits)
     if proc.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     keep = caps.mask(proc.caps)

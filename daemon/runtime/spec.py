@@ -16,6 +16,13 @@ class BindMount:
 
 
 @dataclass
+class Rlimit:
+    type: str  # "nofile", "nproc", ... (setrlimit's RLIMIT_<TYPE>)
+    soft: int  # -1: unlimited
+    hard: int
+
+
+@dataclass
 class ProcessSpec:
     args: list[str]
     env: list[str]
@@ -27,6 +34,11 @@ class ProcessSpec:
     caps: list[str] = field(default_factory=list)
     no_new_privs: bool = False
     privileged: bool = False
+    rlimits: list[Rlimit] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # from JSON (the shim's side) the limits arrive as dicts
+        self.rlimits = [Rlimit(**r) if isinstance(r, dict) else r for r in self.rlimits]
 
 
 @dataclass
@@ -37,6 +49,7 @@ class ContainerSpec:
     upper_dir: str
     work_dir: str
     hostname: str = ""
+    domainname: str = ""  # the UTS namespace's NIS domain name (`docker run --domainname`)
     readonly_rootfs: bool = False
     network_mode: str = "private"  # "private" (own namespace, only lo), "host"
     mounts: list[BindMount] = field(default_factory=list)

@@ -21,10 +21,11 @@ from daemon.runtime.client import ShimStream
 def test_wrong_types_get_go_style_400() -> None:
     with pytest.raises(
         InvalidParameter,
-        match=r"cannot unmarshal string into Go struct field HostConfig\.Memory of type int64",
+        match=r"^invalid JSON: json: cannot unmarshal string into Go struct field "
+        r"HostConfig\.HostConfig\.Memory of type int64$",
     ):
         parse_create({"Image": "x", "HostConfig": {"Memory": "lots"}})
-    with pytest.raises(InvalidParameter, match=r"Config\.Tty of type bool"):
+    with pytest.raises(InvalidParameter, match=r"Go struct field CreateRequest\.Tty of type bool$"):
         parse_create({"Image": "x", "Tty": "yes"})
     assert parse_create({"Image": "x", "Cmd": "echo hi"}).Cmd == "echo hi"
 

@@ -5,7 +5,7 @@ The messages are Docker's own words, since clients match on them.
 
 from __future__ import annotations
 
-from daemon.runtime.cgroups.resources import Resources
+from daemon.runtime.cgroups.resources import MAX_CPU_SHARES, MIN_CPU_SHARES, Resources
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor: room for a container's startup overhead
 MAX_LIST_VALUE = 8192  # Docker caps cpuset numbers (CVE-2018-20699) unless the host has more
@@ -72,6 +72,13 @@ def validate(
     Docker skips on `docker update` (swap without memory).
     """
     r = resources
+    # dockerd refuses negative shares; runc refuses what the kernel would clamp (v1's 2..262144)
+    if r.cpu_shares < 0:
+        raise ValueError(f"invalid CPU shares ({r.cpu_shares}): value must be a positive integer")
+    if 0 < r.cpu_shares < MIN_CPU_SHARES:
+        raise ValueError(f"the minimum allowed cpu-shares is {MIN_CPU_SHARES}")
+    if r.cpu_shares > MAX_CPU_SHARES:
+        raise ValueError(f"the maximum allowed cpu-shares is {MAX_CPU_SHARES}")
     if r.memory != 0 and r.memory < MIN_MEMORY:
         raise ValueError("Minimum memory limit allowed is 6MB")
     if r.memory > 0 and r.memory_swap > 0 and r.memory_swap < r.memory:
