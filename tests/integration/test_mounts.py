@@ -103,6 +103,23 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+def test_a_bind_of_the_wrong_kind_is_refused_in_dockers_words(daemon: RunningDaemon, scratch: Path) -> None:
+    (scratch / "file").write_text("x\n")
+    (scratch / "dir").mkdir()
+    for source, destination in ((scratch / "file", "/etc"), (scratch / "dir", "/etc/passwd")):
+        p = daemon.docker("run", "--rm", "-v", f"{source}:{destination}", "busybox", "true")
+        err = p.stderr.decode()
+        assert p.returncode == 125, err
+        assert (
+            f'error mounting "{source}" to rootfs at "{destination}": not a directory: unknown: '
+            "Are you trying to mount a directory onto a file (or vice-versa)? "
+            "Check if the specified host path exists and is the expected type"
+        ) in err
+        assert not re.search(r"[A-Za-z]+Error\b|Errno|Traceback", err), err
+        assert str(daemon.data_root) not in err and str(daemon.exec_root) not in err, err
+    assert (scratch / "file").read_text() == "x\n" and list((scratch / "dir").iterdir()) == []
+
+
 def test_an_image_symlink_at_a_bind_destination_is_followed_inside_the_container(
     daemon: RunningDaemon, scratch: Path
 ) -> None:
