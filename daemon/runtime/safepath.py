@@ -17,6 +17,10 @@ of it, and before pivot_root an absolute symlink points into the host. So nothin
   write), never on a path string.
 
 Errors are OSError with an errno, naming the path as asked inside the root, never the host path.
+
+Beyond the container's start (rootfs), the same calls serve what reads or writes a container's files from
+outside: `Root(merged_dir).open(path).reopen(os.O_RDONLY)` to read, `create_file(...).reopen(os.O_WRONLY)`
+to write, `mkdir_all` for a volume's mount point, `Root.from_fd` to go on inside a directory already held.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import errno
 import os
 import stat
 from types import TracebackType
+from typing import Literal
 
 from daemon.runtime import linux
 
@@ -33,6 +38,7 @@ MAX_SYMLINKS = 40  # what the kernel follows in one lookup (MAXSYMLINKS)
 PARENT_MODE = 0o755  # missing parents, as `mkdir -p` makes them under the usual umask
 PROC_ROOT_INO = 1
 MAX_RETRIES = 16  # creations raced away (made, then gone before we opened them), and openat2's EAGAIN
+Kind = Literal["dir", "file"]  # what to create where nothing is
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _IN_ROOT = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
 
@@ -121,7 +127,7 @@ class Root:
 
     # -- resolution --------------------------------------------------------------------------------
 
-    def _resolve(self, path: str, create: str | None, mode: int) -> Handle:
+    def _resolve(self, path: str, create: Kind | None, mode: int) -> Handle:
         handle = self._resolve_with_openat2(path, create, mode) if self.use_openat2 else None
         if handle is None:
             handle = self._walk(path, create, mode)
@@ -132,7 +138,7 @@ class Root:
             raise
         return handle
 
-    def _resolve_with_openat2(self, path: str, create: str | None, mode: int) -> Handle | None:
+    def _resolve_with_openat2(self, path: str, create: Kind | None, mode: int) -> Handle | None:
         """The kernel resolves the parent inside the root; we open the last component ourselves, without
         following it. None: leave it all to the walk (openat2 missing, a parent to create, a symlink last).
         """
@@ -167,7 +173,7 @@ class Root:
             return None
         return Handle(fd, parent, parts[-1], path)
 
-    def _walk(self, path: str, create: str | None, mode: int) -> Handle:
+    def _walk(self, path: str, create: Kind | None, mode: int) -> Handle:
         """One component at a time from descriptors we hold; ".." and symlinks resolved against the root."""
         parts = components(path)
         stack: list[tuple[int, str]] = [(os.dup(self.fd), "")]  # the directories from the root down
@@ -209,7 +215,7 @@ class Root:
             for fd, _ in stack:
                 os.close(fd)
 
-    def _check(self, handle: Handle, path: str, create: str | None) -> None:
+    def _check(self, handle: Handle, path: str, create: Kind | None) -> None:
         if create == "dir" and not handle.is_dir():
             raise _error(errno.ENOTDIR, path)
         if create == "file" and handle.is_dir():
@@ -229,7 +235,7 @@ def _error(number: int | None, path: str) -> OSError:
     return OSError(number, os.strerror(number), path)
 
 
-def _step(dirfd: int, name: str, create: str | None, mode: int, path: str) -> int:
+def _step(dirfd: int, name: str, create: Kind | None, mode: int, path: str) -> int:
     """An O_PATH|O_NOFOLLOW descriptor of `name` in `dirfd`, made first (a `create` kind) if missing."""
     for _ in range(MAX_RETRIES):
         try:
