@@ -37,13 +37,15 @@ DEV_LINKS = [
 
 
 @contextlib.contextmanager
-def failing(what: str, path: str = "") -> Iterator[None]:
-    """An OSError in the block becomes a start error in runc's words, with the paths the user knows
-    (a bind's source, the path inside the container), never the daemon's own."""
+def failing(what: str, path: str = "", *, named: bool = True) -> Iterator[None]:
+    """An OSError in the block becomes a start error in runc's words. It names the paths the user knows
+    (a bind's source, the path inside the container); `named=False` for steps on the daemon's own paths,
+    whose errors keep only the errno's words."""
     try:
         yield
     except OSError as e:
-        raise StartError(f"error during container init: {what}: {reason(e, path)}", 125) from e
+        text = reason(e, path) if named else reason(OSError(e.errno, None))
+        raise StartError(f"error during container init: {what}: {text}", 125) from e
 
 
 def mounting(source: str, destination: str) -> contextlib.AbstractContextManager[None]:
@@ -52,8 +54,9 @@ def mounting(source: str, destination: str) -> contextlib.AbstractContextManager
 
 def reason(e: OSError, path: str = "") -> str:
     """Go's words for an errno ("not a directory"), after the path it concerns unless that is `path`.
-    safepath's errors name paths inside the container; mount(2)'s name none."""
-    text = os.strerror(e.errno) if e.errno else str(e)
+    safepath's and fdmount's errors name a path inside the container; linux.py's name none (their text
+    holds the descriptor or daemon path they were given: only the errno's words are kept)."""
+    text = (e.strerror if e.filename is not None else None) or os.strerror(e.errno or errno.EIO)
     text = text[:1].lower() + text[1:]
     if isinstance(e.filename, str) and e.filename != path and not e.filename.startswith("/proc/self/"):
         return f"{e.filename}: {text}"
@@ -167,13 +170,17 @@ def pivot_into(root: Root) -> None:
 
 def build_root(spec: ContainerSpec, root_path: str) -> None:
     """Everything from a private mount table to pivot_root. Must run in a new mount namespace."""
-    linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
-    mount_overlay(spec, root_path)
-    with Root(root_path) as root:  # opened after the overlay mount: the descriptor is on it
+    with failing("error preparing rootfs", named=False):
+        linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+        mount_overlay(spec, root_path)
+        root = Root(root_path)  # opened after the overlay mount: the descriptor is on it
+    with root:
         mount_proc_sys(root, spec)
         mount_dev(root)
         mount_binds(root, spec)
         mask_paths(root, spec)
-        pivot_into(root)
+        with failing("error jailing process inside rootfs", named=False):
+            pivot_into(root)
     if spec.readonly_rootfs:
-        linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        with failing("error setting rootfs as readonly", named=False):
+            linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)

@@ -151,3 +151,12 @@ def test_a_symlink_bind_source_binds_what_it_points_to(daemon: RunningDaemon, sc
     p = daemon.docker("run", "--rm", "-v", f"{scratch / 'link'}:/data:ro", "busybox", "cat", "/data/f")
     assert (p.returncode, p.stdout) == (0, b"through the link\n"), p.stderr
     assert (scratch / "link").is_symlink()
+
+
+def test_the_container_inherits_no_descriptor_of_the_mount_work(daemon: RunningDaemon, scratch: Path) -> None:
+    (scratch / "f").write_text("x\n")
+    p = daemon.docker(
+        "run", "--rm", "-v", f"{scratch}:/data:ro", "-v", f"{scratch / 'f'}:/etc/f", "busybox",
+        "ls", "/proc/self/fd",
+    )  # fmt: skip
+    assert p.stdout.split() == [b"0", b"1", b"2", b"3"], p.stderr  # 3: the directory ls is reading

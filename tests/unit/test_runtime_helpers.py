@@ -1,5 +1,6 @@
 """Unit tests of the runtime's pure helpers: users, capabilities, specs, log files."""
 
+import errno
 import json
 from pathlib import Path
 
@@ -124,3 +125,19 @@ async def test_events_published_during_a_replay_are_not_lost() -> None:
     bus.publish("container", "die", "after")
     await asyncio.wait_for(task, 5)
     assert got == ["old0", "old1", "old2", "during", "after"]
+
+
+def test_rootfs_errors_keep_the_users_paths_and_drop_the_daemons() -> None:
+    from daemon.runtime.rootfs import StartError, failing, mounting
+
+    with pytest.raises(StartError) as e, mounting("/host/src", "/data"):
+        raise OSError(errno.ENOTDIR, "mount /proc/self/fd/7: Not a directory")  # as linux.mount says it
+    assert str(e.value) == (
+        'error during container init: error mounting "/host/src" to rootfs at "/data": not a directory'
+    )
+    with pytest.raises(StartError) as e, mounting("/host/src", "/data/x"):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/data")  # safepath's kind
+    assert str(e.value).endswith('at "/data/x": /data: no such file or directory')
+    with pytest.raises(StartError) as e, failing("error preparing rootfs", named=False):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/var/lib/pydockerd/x")
+    assert str(e.value) == "error during container init: error preparing rootfs: no such file or directory"
