@@ -25,9 +25,10 @@ out = {}
 """
 
 
-def in_mount_namespace(script: str, top: Path) -> dict[str, object]:
+def in_mount_namespace(script: str, top: Path, use_openat2: bool = True) -> dict[str, object]:
     """Run `script` (after PRELUDE) in a child with its own mount namespace; what it put in `out`."""
-    code = PRELUDE + textwrap.dedent(script) + "\nprint(json.dumps(out))\n"
+    setup = f"use_openat2 = {use_openat2}\n"
+    code = PRELUDE + setup + textwrap.dedent(script) + "\nprint(json.dumps(out))\n"
     command = [sys.executable, "-c", code, str(top)]
     p = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert p.returncode == 0, p.stderr
@@ -82,10 +83,11 @@ def test_read_only_without_mount_setattr_still_holds(top: Path) -> None:
     assert out == {"write": "EROFS"}
 
 
-def test_file_binds_and_kind_mismatches(top: Path) -> None:
+@pytest.mark.parametrize("use_openat2", [True, False], ids=["openat2", "walk"])
+def test_file_binds_and_kind_mismatches(top: Path, use_openat2: bool) -> None:
     out = in_mount_namespace(
         """
-        root = Root(top + "/root")
+        root = Root(top + "/root", use_openat2=use_openat2)
         rootfs.bind_into(root, top + "/hostname", "/etc/hostname", readonly=False, recursive=False)
         out["hostname"] = open(top + "/root/etc/hostname").read()
         for source, dest in ((top + "/hostname", "/etc"), (top + "/src", "/etc/hostname")):
@@ -95,6 +97,7 @@ def test_file_binds_and_kind_mismatches(top: Path) -> None:
                 out[dest] = str(e)
         """,
         top,
+        use_openat2,
     )
     assert out["hostname"] == "ctr\n"
     assert out["/etc"] == (
@@ -106,17 +109,19 @@ def test_file_binds_and_kind_mismatches(top: Path) -> None:
     )
 
 
-def test_bind_destinations_through_symlinks_to_the_host_stay_in_the_root(top: Path) -> None:
+@pytest.mark.parametrize("use_openat2", [True, False], ids=["openat2", "walk"])
+def test_bind_targets_through_symlinks_to_the_host_stay_in_the_root(top: Path, use_openat2: bool) -> None:
     outside = top / "outside"
     os.symlink(str(outside), top / "root" / "link")
     os.symlink(f"{outside}/hosts", top / "root" / "etc" / "hosts")
     in_mount_namespace(
         """
-        root = Root(top + "/root")
+        root = Root(top + "/root", use_openat2=use_openat2)
         rootfs.bind_into(root, top + "/src", "/link/data", readonly=False)
         rootfs.bind_into(root, top + "/hostname", "/etc/hosts", readonly=False, recursive=False)
         """,
         top,
+        use_openat2,
     )
     assert list(outside.iterdir()) == []
     assert (top / "root" / str(outside).lstrip("/") / "data").is_dir()
