@@ -114,7 +114,10 @@ def bind_into(
 ) -> None:
     """Bind `source` at `destination`; errors name the source as `shown` (default: the source)."""
     with mounting(shown or source, destination):
-        source_fd = fdmount.open_source(source)
+        try:
+            source_fd = fdmount.open_source(source)
+        except OSError as e:  # named as shown: an /etc file's source is the daemon's own path
+            raise OSError(e.errno, e.strerror, f"stat {shown or source}") from e
         try:
             directory = stat.S_ISDIR(os.fstat(source_fd).st_mode)
             with bind_target(root, destination, directory) as target:
