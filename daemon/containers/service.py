@@ -347,6 +347,12 @@ class ContainerService:
             "failed to create task for container: failed to create shim task: OCI runtime create failed: "
             f"unable to start container process: {message}: unknown"
         )
+        if "not a directory" in message.lower():  # moby's hint for a bind of the wrong kind, and its 127
+            full += (
+                ": Are you trying to mount a directory onto a file (or vice-versa)? "
+                "Check if the specified host path exists and is the expected type"
+            )
+            code = 127
         c.state.update(ExitCode=code, Error=full)
         self.store.save_state(c)
         self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(code)))

@@ -189,3 +189,37 @@ def set_winsize(fd: int, rows: int, cols: int) -> None:
 
 def make_controlling_tty(fd: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+
+# -- paths resolved inside a root by the kernel, and file system types (used by safepath) --
+# System calls numbered from 424 on have one number on every architecture.
+_NR_OPENAT2 = 437
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02  # never follow /proc/<pid>/fd/N and its kind
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10  # the directory fd is "/": absolute symlinks and ".." stay inside it
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2) (Linux 5.6+): open `path` relative to `dirfd` under the `resolve` restrictions."""
+    how = _OpenHow(flags, mode, resolve)
+    result = _libc.syscall(
+        _NR_OPENAT2, ctypes.c_int(dirfd), _b(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))
+    )
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return int(result)
+
+
+def filesystem_type(fd: int) -> int:
+    """f_type of fstatfs(2): the magic number of the file system `fd` is on (an O_PATH fd will do)."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit; f_type comes first
+    _check(_libc.fstatfs(fd, buf), "fstatfs")
+    return ctypes.c_long.from_buffer(buf).value

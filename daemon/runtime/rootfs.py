@@ -1,16 +1,21 @@
 """The container's file system, built inside its own mount namespace (so nothing leaks onto the host).
 
 Runs in the container's first process, before pivot_root: overlay root, /proc, /sys, /dev, bind mounts,
-masked paths, then pivot_root into it.
+masked paths, then pivot_root into it. Every target inside the root is resolved, created and mounted
+through descriptors (safepath, fdmount): another container sharing a volume with this one may swap what
+lies under it while we work, and until pivot_root an absolute symlink would lead into the host.
 """
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 
-from daemon.runtime import linux
+from daemon.runtime import fdmount, linux
 from daemon.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
-from daemon.runtime.paths import secure_join
+from daemon.runtime.process import StartError
+from daemon.runtime.safepath import Handle, Root
 from daemon.runtime.spec import ContainerSpec
 
 DEVICES = [  # name, major, minor: the character devices every container has (moby oci/devices)
@@ -31,106 +36,154 @@ DEV_LINKS = [
 ]
 
 
+@contextlib.contextmanager
+def failing(what: str, path: str = "", *, named: bool = True) -> Iterator[None]:
+    """An OSError in the block becomes a start error in runc's words. It names the paths the user knows
+    (a bind's source, the path inside the container); `named=False` for steps on the daemon's own paths,
+    whose errors keep only the errno's words."""
+    try:
+        yield
+    except OSError as e:
+        text = reason(e, path) if named else reason(OSError(e.errno, None))
+        raise StartError(f"error during container init: {what}: {text}", 125) from e
+
+
+def mounting(source: str, destination: str) -> contextlib.AbstractContextManager[None]:
+    return failing(f'error mounting "{source}" to rootfs at "{destination}"', destination)
+
+
+def reason(e: OSError, path: str = "") -> str:
+    """Go's words for an errno ("not a directory"), after the path it concerns unless that is `path`.
+    safepath's and fdmount's errors name a path inside the container; linux.py's name none (their text
+    holds the descriptor or daemon path they were given: only the errno's words are kept)."""
+    text = (e.strerror if e.filename is not None else None) or os.strerror(e.errno or errno.EIO)
+    text = text[:1].lower() + text[1:]
+    if isinstance(e.filename, str) and e.filename != path and not e.filename.startswith("/proc/self/"):
+        return f"{e.filename}: {text}"
+    return text
+
+
 def mount_overlay(spec: ContainerSpec, target: str) -> None:
     options = f"lowerdir={':'.join(spec.lower_dirs)},upperdir={spec.upper_dir},workdir={spec.work_dir}"
     linux.mount("overlay", target, "overlay", 0, options)
 
 
-def _mkdir_in(root: str, path: str, mode: int = 0o755) -> str:
-    host = secure_join(root, path)
-    os.makedirs(host, mode=mode, exist_ok=True)
-    return host
-
-
-def _touch_in(root: str, path: str) -> str:
-    host = secure_join(root, path)
-    os.makedirs(os.path.dirname(host), exist_ok=True)
-    if not os.path.exists(host):
-        os.close(os.open(host, os.O_CREAT | os.O_WRONLY, 0o644))
-    return host
-
-
-def bind(source: str, target: str, readonly: bool, recursive: bool = True) -> None:
-    linux.mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
-    if not readonly:
-        return
-    if recursive:
-        try:  # mounts below the source are read-only too, as in Docker 25+
-            linux.make_tree_readonly(target)
-            return
-        except OSError as e:
-            if e.errno not in (errno.ENOSYS, errno.EINVAL):
-                raise
-    # older kernels: read-only at the top only (the remount flag is not recursive)
-    linux.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
-
-
-def mount_dev(root: str, privileged: bool) -> None:
-    dev = _mkdir_in(root, "/dev")
-    linux.mount("tmpfs", dev, "tmpfs", MS_NOSUID | linux.MS_STRICTATIME, "mode=755,size=65536k")
-    for name, major, minor in DEVICES:
-        path = os.path.join(dev, name)
-        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-        os.chmod(path, 0o666)  # mknod honours the umask
-    for name, target in DEV_LINKS:
-        os.symlink(target, os.path.join(dev, name))
-    pts = os.path.join(dev, "pts")
-    os.mkdir(pts, 0o755)
-    linux.mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    shm = os.path.join(dev, "shm")
-    os.mkdir(shm, 0o1777)
-    linux.mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")
-    mqueue = os.path.join(dev, "mqueue")
-    os.mkdir(mqueue, 0o755)
-    linux.mount("mqueue", mqueue, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-
-
-def mount_proc_sys(root: str, spec: ContainerSpec) -> None:
-    linux.mount("proc", _mkdir_in(root, "/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    sys_dir = _mkdir_in(root, "/sys")
+def mount_proc_sys(root: Root, spec: ContainerSpec) -> None:
+    # mkdir_all refuses anything but a directory: proc and sysfs go on an ordinary directory (runc's rule)
+    with mounting("proc", "/proc"), root.mkdir_all("/proc") as target:
+        fdmount.mount_fs("proc", target, MS_NOSUID | MS_NODEV | MS_NOEXEC)
     sys_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if spec.process.privileged else MS_RDONLY)
     # a fresh sysfs, also with the host's network: a bind of /sys would leave its submounts
     # (/sys/fs/cgroup) writable; mounted from the host's network namespace it shows the host's devices
-    linux.mount("sysfs", sys_dir, "sysfs", sys_flags)
+    with mounting("sysfs", "/sys"), root.mkdir_all("/sys") as target:
+        fdmount.mount_fs("sysfs", target, sys_flags)
 
 
-def mask_paths(root: str, spec: ContainerSpec) -> None:
-    for path in spec.masked_paths:
-        host = secure_join(root, path)
-        if os.path.isdir(host):
-            linux.mount("tmpfs", host, "tmpfs", MS_RDONLY)
-        elif os.path.exists(host):
-            linux.mount("/dev/null", host, None, MS_BIND)
-    for path in spec.readonly_paths:
-        host = secure_join(root, path)
-        if os.path.exists(host):
-            bind(host, host, readonly=True)
+def mount_dev(root: Root) -> None:
+    with mounting("tmpfs", "/dev"), root.mkdir_all("/dev") as target:
+        fdmount.mount_fs("tmpfs", target, MS_NOSUID | linux.MS_STRICTATIME, "mode=755,size=65536k")
+        dev = Root.from_fd(fdmount.open_top(target), use_openat2=root.use_openat2)
+    with dev:  # a tmpfs of our own: nobody else can reach it yet
+        with failing("error creating device nodes"):
+            for name, major, minor in DEVICES:
+                os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev.fd)
+                os.chmod(name, 0o666, dir_fd=dev.fd)  # mknod honours the umask
+            for name, link in DEV_LINKS:
+                os.symlink(link, name, dir_fd=dev.fd)
+        with mounting("devpts", "/dev/pts"), dev.mkdir_all("pts") as target:
+            fdmount.mount_fs(
+                "devpts", target, MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"
+            )
+        with mounting("shm", "/dev/shm"), dev.mkdir_all("shm", 0o1777) as target:
+            shm_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+            fdmount.mount_fs("tmpfs", target, shm_flags, "mode=1777,size=65536k", source="shm")
+        with mounting("mqueue", "/dev/mqueue"), dev.mkdir_all("mqueue") as target:
+            fdmount.mount_fs("mqueue", target, MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
-def mount_binds(root: str, spec: ContainerSpec) -> None:
+def bind_target(root: Root, destination: str, directory: bool) -> Handle:
+    """Where a bind goes: a directory for a directory, a file for anything else, made if missing."""
+    try:
+        return root.mkdir_all(destination) if directory else root.create_file(destination)
+    except IsADirectoryError as e:  # a file onto a directory: the kernel's words for it are ENOTDIR
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), e.filename) from e
+
+
+def bind_into(
+    root: Root, source: str, destination: str, readonly: bool, recursive: bool = True, shown: str = ""
+) -> None:
+    """Bind `source` at `destination`; errors name the source as `shown` (default: the source)."""
+    with mounting(shown or source, destination):
+        try:
+            source_fd = fdmount.open_source(source)
+        except OSError as e:  # named as shown: an /etc file's source is the daemon's own path
+            raise OSError(e.errno, e.strerror, f"stat {shown or source}") from e
+        try:
+            directory = stat.S_ISDIR(os.fstat(source_fd).st_mode)
+            with bind_target(root, destination, directory) as target:
+                fdmount.bind(source_fd, target, readonly=readonly, recursive=recursive)
+        finally:
+            os.close(source_fd)
+
+
+def mount_binds(root: Root, spec: ContainerSpec) -> None:
     for m in spec.mounts:
-        target = _mkdir_in(root, m.destination) if os.path.isdir(m.source) else _touch_in(root, m.destination)
-        bind(m.source, target, m.readonly)
-    for path, source in spec.etc_files.items():
-        bind(source, _touch_in(root, path), readonly=False, recursive=False)
+        bind_into(root, m.source, m.destination, m.readonly)
+    for path, source in spec.etc_files.items():  # the daemon's files: errors show their name only
+        bind_into(root, source, path, readonly=False, recursive=False, shown=os.path.basename(source))
 
 
-def pivot_into(root: str) -> None:
+def mask_paths(root: Root, spec: ContainerSpec) -> None:
+    for path in spec.masked_paths:
+        with failing(f"can't mask path {path}"), _existing(root, path) as target:
+            if target is None:
+                continue
+            if target.is_dir():
+                fdmount.mount_fs("tmpfs", target, MS_RDONLY)
+            else:
+                null = fdmount.open_source("/dev/null")
+                try:
+                    fdmount.bind(null, target, readonly=False, recursive=False)
+                finally:
+                    os.close(null)
+    for path in spec.readonly_paths:
+        with failing(f'can\'t make "{path}" read-only'), _existing(root, path) as target:
+            if target is not None:
+                fdmount.bind(target.fd, target, readonly=True)
+
+
+@contextlib.contextmanager
+def _existing(root: Root, path: str) -> Iterator[Handle | None]:
+    try:
+        handle = root.open(path)
+    except FileNotFoundError:
+        yield None
+        return
+    with handle:
+        yield handle
+
+
+def pivot_into(root: Root) -> None:
     # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the new root
-    os.chdir(root)
+    os.fchdir(root.fd)
     linux.pivot_root(".", ".")
     linux.umount2(".", linux.MNT_DETACH)
     os.chdir("/")
 
 
-def build_root(spec: ContainerSpec, root: str) -> None:
+def build_root(spec: ContainerSpec, root_path: str) -> None:
     """Everything from a private mount table to pivot_root. Must run in a new mount namespace."""
-    linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
-    mount_overlay(spec, root)
-    mount_proc_sys(root, spec)
-    mount_dev(root, spec.process.privileged)
-    mount_binds(root, spec)
-    mask_paths(root, spec)
-    pivot_into(root)
+    with failing("error preparing rootfs", named=False):
+        linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+        mount_overlay(spec, root_path)
+        root = Root(root_path)  # opened after the overlay mount: the descriptor is on it
+    with root:
+        mount_proc_sys(root, spec)
+        mount_dev(root)
+        mount_binds(root, spec)
+        mask_paths(root, spec)
+        with failing("error jailing process inside rootfs", named=False):
+            pivot_into(root)
     if spec.readonly_rootfs:
-        linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        with failing("error setting rootfs as readonly", named=False):
+            linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)

@@ -1,32 +1,15 @@
-"""Unit tests of the runtime's pure helpers: paths, users, capabilities, specs, log files."""
+"""Unit tests of the runtime's pure helpers: users, capabilities, specs, log files."""
 
+import errno
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from daemon.runtime import caps
 from daemon.runtime.logfile import JsonLogWriter, parse_timestamp, timestamp
-from daemon.runtime.paths import secure_join
 from daemon.runtime.spec import BindMount, ContainerSpec, ProcessSpec
 from daemon.runtime.users import find_executable, resolve_user
-
-
-def test_secure_join_keeps_symlinks_inside_root(tmp_path: Path) -> None:
-    (tmp_path / "etc").mkdir()
-    os.symlink("/etc", tmp_path / "abs")
-    os.symlink("../../../../etc", tmp_path / "rel")
-    assert secure_join(str(tmp_path), "/abs/passwd") == str(tmp_path / "etc" / "passwd")
-    assert secure_join(str(tmp_path), "/rel/passwd") == str(tmp_path / "etc" / "passwd")
-    assert secure_join(str(tmp_path), "/../../x") == str(tmp_path / "x")
-
-
-def test_secure_join_stops_symlink_loops(tmp_path: Path) -> None:
-    os.symlink("b", tmp_path / "a")
-    os.symlink("a", tmp_path / "b")
-    with pytest.raises(OSError):
-        secure_join(str(tmp_path), "/a/x")
 
 
 @pytest.fixture
@@ -142,3 +125,19 @@ async def test_events_published_during_a_replay_are_not_lost() -> None:
     bus.publish("container", "die", "after")
     await asyncio.wait_for(task, 5)
     assert got == ["old0", "old1", "old2", "during", "after"]
+
+
+def test_rootfs_errors_keep_the_users_paths_and_drop_the_daemons() -> None:
+    from daemon.runtime.rootfs import StartError, failing, mounting
+
+    with pytest.raises(StartError) as e, mounting("/host/src", "/data"):
+        raise OSError(errno.ENOTDIR, "mount /proc/self/fd/7: Not a directory")  # as linux.mount says it
+    assert str(e.value) == (
+        'error during container init: error mounting "/host/src" to rootfs at "/data": not a directory'
+    )
+    with pytest.raises(StartError) as e, mounting("/host/src", "/data/x"):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/data")  # safepath's kind
+    assert str(e.value).endswith('at "/data/x": /data: no such file or directory')
+    with pytest.raises(StartError) as e, failing("error preparing rootfs", named=False):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/var/lib/pydockerd/x")
+    assert str(e.value) == "error during container init: error preparing rootfs: no such file or directory"
