@@ -17,23 +17,11 @@ from daemon.containers.model import CreateBody, HealthcheckBody, RestartPolicyBo
 from daemon.containers.signals import parse_signal
 from daemon.containers.ulimits import check_ulimits
 from daemon.errors import InvalidParameter
+from daemon.runtime.spec import PROC_FILES_ALLOWED
 
 MAX_HOSTNAME = 64  # HOST_NAME_MAX: sethostname(2) refuses more
 MIN_HEALTH_DURATION = 1_000_000  # 1ms in ns (container.MinimumDuration)
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
-# files under /proc that runc lets a bind mount cover (what lxcfs emulates); anything else there is refused
-PROC_FILES_ALLOWED = (
-    "/proc/cpuinfo",
-    "/proc/diskstats",
-    "/proc/meminfo",
-    "/proc/stat",
-    "/proc/swaps",
-    "/proc/uptime",
-    "/proc/loadavg",
-    "/proc/slabinfo",
-    "/proc/sys/kernel/ns_last_pid",
-    "/proc/sys/crypto/fips_enabled",
-)
 
 
 def check_create(req: CreateBody, body: dict[str, Any]) -> list[str]:

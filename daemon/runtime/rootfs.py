@@ -16,7 +16,7 @@ from daemon.runtime import fdmount, linux
 from daemon.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
 from daemon.runtime.process import StartError
 from daemon.runtime.safepath import Handle, Root
-from daemon.runtime.spec import ContainerSpec
+from daemon.runtime.spec import PROC_FILES_ALLOWED, ContainerSpec
 
 DEVICES = [  # name, major, minor: the character devices every container has (moby oci/devices)
     ("null", 1, 3),
@@ -109,6 +109,23 @@ def bind_target(root: Root, destination: str, directory: bool) -> Handle:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), e.filename) from e
 
 
+def check_outside_proc(root: Root, target: Handle, source: str, destination: str) -> None:
+    """runc's checkProcMount on where a bind really lands: the create-time check sees the path as given,
+    but a symlink in the image (/data -> /proc/sys) must not steer a bind into /proc. A real procfs over
+    /proc itself passed that check at create and is the one bind allowed there."""
+    relative = os.path.relpath(os.readlink(target.proc_path), root.path)
+    inside = "/" if relative == "." else "/" + relative
+    if (inside != "/proc" and not inside.startswith("/proc/")) or inside in PROC_FILES_ALLOWED:
+        return
+    if inside == "/proc" and os.path.normpath("/" + destination) == "/proc":
+        return
+    raise StartError(
+        f'error during container init: error mounting "{source}" to rootfs at "{destination}": '
+        f'"{inside}" cannot be mounted because it is inside /proc',
+        125,
+    )
+
+
 def bind_into(
     root: Root, source: str, destination: str, readonly: bool, recursive: bool = True, shown: str = ""
 ) -> None:
@@ -121,6 +138,7 @@ def bind_into(
         try:
             directory = stat.S_ISDIR(os.fstat(source_fd).st_mode)
             with bind_target(root, destination, directory) as target:
+                check_outside_proc(root, target, source=shown or source, destination=destination)
                 fdmount.bind(source_fd, target, readonly=readonly, recursive=recursive)
         finally:
             os.close(source_fd)

@@ -88,5 +88,18 @@ MASKED_PATHS = [  # moby oci/defaults.go: hidden from unprivileged containers
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ]
+# files under /proc that runc lets a bind mount cover (what lxcfs emulates); anything else there is refused
+PROC_FILES_ALLOWED = (
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+)
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

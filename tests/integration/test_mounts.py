@@ -160,3 +160,34 @@ def test_the_container_inherits_no_descriptor_of_the_mount_work(daemon: RunningD
         "ls", "/proc/self/fd",
     )  # fmt: skip
     assert p.stdout.split() == [b"0", b"1", b"2", b"3"], p.stderr  # 3: the directory ls is reading
+
+
+def test_an_image_symlink_cannot_steer_a_bind_into_proc(daemon: RunningDaemon, scratch: Path) -> None:
+    """runc's checkProcMount applies where a bind really lands: `-v x:/data` on an image whose /data is a
+    symlink to /proc/sys would hide the read-only /proc/sys under a writable directory of the user's."""
+    source = scratch / "src"
+    source.mkdir()
+    tar = scratch / "image.tar"
+    build_rootfs_tar(tar)
+    with tarfile.open(tar, "a") as t:  # busybox, and /data -> /proc/sys
+        link = tarfile.TarInfo("data")
+        link.type, link.linkname = tarfile.SYMTYPE, "/proc/sys"
+        t.addfile(link)
+    image = f"pyd-mnt-proc-{uuid.uuid4().hex[:8]}"
+    daemon.docker("import", str(tar), image, check=True)
+    try:
+        p = daemon.docker("run", "--rm", "-v", f"{source}:/data", image, "true")
+        err = p.stderr.decode()
+        assert p.returncode == 125, err
+        assert (
+            f'error mounting "{source}" to rootfs at "/data": "/proc/sys" cannot be mounted because it is '
+            "inside /proc" in err
+        )
+        # the allowed lxcfs-style files stay allowed through the same resolution
+        (scratch / "uptime").write_text("1.00 2.00\n")
+        p = daemon.docker(
+            "run", "--rm", "-v", f"{scratch / 'uptime'}:/proc/uptime:ro", image, "cat", "/proc/uptime"
+        )
+        assert (p.returncode, p.stdout) == (0, b"1.00 2.00\n"), p.stderr
+    finally:
+        daemon.docker("rmi", "-f", image)
