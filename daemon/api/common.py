@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from daemon.api.request_json import parse_json
 from daemon.errors import InvalidParameter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,9 +75,9 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
     if not raw:
         return {}
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise InvalidParameter(f"invalid filter: {e}") from e
+        parsed = parse_json(raw)
+    except InvalidParameter as e:
+        raise InvalidParameter(f"invalid filter: {e.message}") from None
     if not isinstance(parsed, dict):
         raise InvalidParameter("invalid filter: expected a JSON object")
     out: dict[str, list[str]] = {}
@@ -96,7 +97,4 @@ async def read_json_body(request: web.Request, allow_empty: bool = True) -> Any:
         if allow_empty:
             return {}
         raise InvalidParameter("request body is empty")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise InvalidParameter(f"invalid JSON: {e}") from e
+    return parse_json(raw)
