@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response
+from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response, parse_version
 from daemon.api.unimplemented import missing_feature, missing_object
 from daemon.errors import DaemonError
 
@@ -67,25 +67,16 @@ def method_not_allowed(method: str, allowed: set[str]) -> web.Response:
     return resp
 
 
-_INT64_MAX = 2**63 - 1
-
-
-def _version(text: str) -> tuple[int, ...]:
-    # Go's strconv.Atoi, as Docker compares versions, saturates where Python's int() of 5,000 digits raises
-    parts = (part.lstrip("0") or "0" for part in text.split("."))
-    return tuple(min(int(part), _INT64_MAX) if len(part) <= 19 else _INT64_MAX for part in parts)
-
-
 @web.middleware
 async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse API versions outside [MIN_API_VERSION, API_VERSION], with Docker's words."""
     asked = request.match_info.get("api_version")
     if asked:
-        if _version(asked) > _version(API_VERSION):
+        if parse_version(asked) > parse_version(API_VERSION):
             return error_response(
                 f"client version {asked} is too new. Maximum supported API version is {API_VERSION}", 400
             )
-        if _version(asked) < _version(MIN_API_VERSION):
+        if parse_version(asked) < parse_version(MIN_API_VERSION):
             return error_response(
                 f"client version {asked} is too old. Minimum supported API version is {MIN_API_VERSION}, "
                 "please upgrade your client to a newer version",
