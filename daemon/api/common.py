@@ -69,7 +69,7 @@ def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
     raw = request.query.get(name)
     if raw is None:
         return default
-    return raw.strip().lower() not in ("", "0", "false", "no")
+    return raw.strip().lower() not in ("", "0", "false", "no", "none")  # moby's httputils.BoolValue
 
 
 def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
