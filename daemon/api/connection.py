@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import http_exceptions, web
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
+from aiohttp.web import BaseRequest, RequestHandler
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from daemon.api.listener import Listener
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 1.0  # seconds open requests get to finish when the daemon stops
+UNLIMITED_FILES = 1 << 20  # what an unlimited soft limit counts as (Linux's default fs.nr_open)
 
 
 def raise_open_file_limit() -> int:
@@ -26,7 +27,7 @@ def raise_open_file_limit() -> int:
             soft = hard
         except (ValueError, OSError) as e:  # a container or a security module may forbid it
             log.warning("could not raise the open file limit from %d to %d: %s", soft, hard, e)
-    return soft
+    return UNLIMITED_FILES if soft == resource.RLIM_INFINITY else soft
 
 
 def default_max_connections(open_file_limit: int) -> int:
