@@ -17,6 +17,10 @@ class DaemonConfig:
     group: str | None = None
     log_level: str = "info"
     cgroup_parent: str = "pydockerd"
+    # dockerd's API server has ReadHeaderTimeout = 5 minutes; it has no idle limit, we use the same
+    http_read_header_timeout: float = 300.0
+    http_idle_timeout: float = 300.0
+    max_connections: int | None = None  # None: half the open-file limit
 
 
 FILE_KEYS = {  # daemon.json key -> attribute
@@ -27,7 +31,11 @@ FILE_KEYS = {  # daemon.json key -> attribute
     "group": "group",
     "log-level": "log_level",
     "cgroup-parent": "cgroup_parent",
+    "http-read-header-timeout": "http_read_header_timeout",
+    "http-idle-timeout": "http_idle_timeout",
+    "max-connections": "max_connections",
 }
+SECONDS = ("http_read_header_timeout", "http_idle_timeout")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,6 +49,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-G", "--group", help="group owning the unix socket (mode 0660)")
     p.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error", "fatal"])
     p.add_argument("--cgroup-parent", help="parent cgroup of containers (default pydockerd)")
+    p.add_argument(
+        "--http-read-header-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer than this (default 300)",
+    )
+    p.add_argument(
+        "--http-idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection that waits longer than this for its next request (default 300)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="API connections open at once; more wait to be accepted (default: half the open-file limit)",
+    )
     p.add_argument("--config-file", help="JSON settings, like /etc/docker/daemon.json")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     return p
@@ -73,8 +99,19 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
 
 
 def _set(cfg: DaemonConfig, attr: str, value: object) -> None:
+    if attr in SECONDS or attr == "max_connections":
+        value = _positive(attr, value)
     if attr in ("data_root", "exec_root", "pidfile"):
         value = Path(str(value)) if value else None
     if attr == "hosts" and isinstance(value, str):
         value = [value]
     setattr(cfg, attr, value)
+
+
+def _positive(attr: str, value: object) -> float | int:
+    name = attr.replace("_", "-")
+    wanted = int if attr == "max_connections" else (int, float)
+    if isinstance(value, bool) or not isinstance(value, wanted) or not 0 < value < float("inf"):
+        kind = "a whole number" if attr == "max_connections" else "a number of seconds"
+        raise SystemExit(f"pydockerd: {name} must be {kind} above 0, not {value!r}")
+    return value

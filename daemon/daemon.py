@@ -8,9 +8,9 @@ import os
 import socket
 from pathlib import Path
 
-from aiohttp import web
-
 from daemon.api.app import Services, build_app
+from daemon.api.connection import ConnectionLimits
+from daemon.api.server import ApiServer, default_max_connections, raise_open_file_limit
 from daemon.config import DaemonConfig
 from daemon.containers.execs import ExecService
 from daemon.containers.service import ContainerService
@@ -56,18 +56,23 @@ class Daemon:
     async def serve(self, stop: asyncio.Event) -> None:
         await self.containers.restore()
         await self.runtime.ensure_launcher()
-        app = build_app(self.services)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        sites = [web.SockSite(runner, sock, shutdown_timeout=1.0) for sock in self._listeners()]
-        for site in sites:
-            await site.start()
+        server = ApiServer(build_app(self.services), self._listeners(), self._limits())
+        await server.start()
         log.info("pydockerd serving on %s", ", ".join(self.config.hosts))
         try:
             await stop.wait()
         finally:
-            await runner.cleanup()
+            await server.stop()
             await self.runtime.close()
+
+    def _limits(self) -> ConnectionLimits:
+        cfg = self.config
+        open_files = raise_open_file_limit()
+        return ConnectionLimits(
+            header_timeout=cfg.http_read_header_timeout,
+            idle_timeout=cfg.http_idle_timeout,
+            max_connections=cfg.max_connections or default_max_connections(open_files),
+        )
 
     def _listeners(self) -> list[socket.socket]:
         socks = []

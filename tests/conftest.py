@@ -86,6 +86,8 @@ class RunningDaemon:
     exec_root: Path
     pidfile: Path
     cgroup_parent: str
+    extra_args: tuple[str, ...] = ()  # more daemon flags
+    wrapper: tuple[str, ...] = ()  # a command the daemon runs under, e.g. ("prlimit", "--nofile=64:64", "--")
 
     @property
     def host(self) -> str:
@@ -134,6 +136,7 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
     log = open(d.root / "daemon.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
     proc = subprocess.Popen(
         [
+            *d.wrapper,
             sys.executable,
             "-m",
             "daemon.cli",
@@ -149,6 +152,7 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
             d.cgroup_parent,
             "--log-level",
             "debug",
+            *d.extra_args,
         ],
         cwd=REPO,
         stdout=log,
@@ -169,7 +173,7 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
     raise RuntimeError("pydockerd did not answer /_ping within 30 s")
 
 
-def new_daemon(tmp: Path) -> RunningDaemon:
+def new_daemon(tmp: Path, extra_args: tuple[str, ...] = (), wrapper: tuple[str, ...] = ()) -> RunningDaemon:
     d = RunningDaemon(
         root=tmp,
         sock=str(tmp / "pyd.sock"),
@@ -178,6 +182,8 @@ def new_daemon(tmp: Path) -> RunningDaemon:
         exec_root=tmp / "exec",
         pidfile=tmp / "pyd.pid",
         cgroup_parent=f"pydockerd-test-{os.getpid()}-{tmp.name[-6:]}",
+        extra_args=extra_args,
+        wrapper=wrapper,
     )
     d.start()
     return d

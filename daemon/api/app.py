@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response
+from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response, parse_version
 from daemon.api.unimplemented import missing_feature, missing_object
 from daemon.errors import DaemonError
 
@@ -35,25 +35,36 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if e.status == 304:
             return web.Response(status=304)
         return error_response(e.message, e.status)
-    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as e:
         not_found = missing_object(request.method, request.path)
         if not_found:
             return error_response(not_found, 404)
         feature = missing_feature(request.method, request.path)
         if feature:
             return error_response(f"{feature} is not implemented in pydockerd yet", 501)
+        if isinstance(e, web.HTTPMethodNotAllowed):
+            return method_not_allowed(request.method, e.allowed_methods)
         return error_response("page not found", 404)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        # aiohttp's own refusals (a body over client_max_size: 413) in Docker's JSON shape
+        return error_response(e.text or e.reason, e.status)
     except ConnectionError:  # the client went away mid-stream: aiohttp drops the connection quietly
         raise
-    except Exception as e:  # anything else is our bug: log it, answer 500
+    except Exception:  # anything else is our bug: log it, answer 500 without its words (paths, names)
         log.exception("%s %s failed", request.method, request.path)
-        return error_response(str(e) or e.__class__.__name__, 500)
+        return error_response("internal error in pydockerd; the daemon's log has the details", 500)
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
+def method_not_allowed(method: str, allowed: set[str]) -> web.Response:
+    """405 with the Allow header HTTP asks for. (Docker answers 404 "page not found" here: moby sets
+    gorilla/mux's MethodNotAllowedHandler to its not-found handler. We say what is wrong instead;
+    no client sends a method a route does not have, so none can tell.)"""
+    methods = sorted(allowed)
+    resp = error_response(f"method {method} is not allowed here; allowed: {', '.join(methods)}", 405)
+    resp.headers["Allow"] = ", ".join(methods)
+    return resp
 
 
 @web.middleware
@@ -61,11 +72,11 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Refuse API versions outside [MIN_API_VERSION, API_VERSION], with Docker's words."""
     asked = request.match_info.get("api_version")
     if asked:
-        if _version(asked) > _version(API_VERSION):
+        if parse_version(asked) > parse_version(API_VERSION):
             return error_response(
                 f"client version {asked} is too new. Maximum supported API version is {API_VERSION}", 400
             )
-        if _version(asked) < _version(MIN_API_VERSION):
+        if parse_version(asked) < parse_version(MIN_API_VERSION):
             return error_response(
                 f"client version {asked} is too old. Minimum supported API version is {MIN_API_VERSION}, "
                 "please upgrade your client to a newer version",

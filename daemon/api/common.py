@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from daemon.api.request_json import parse_json
 from daemon.errors import InvalidParameter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -13,6 +14,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_VERSION = "1.47"
 MIN_API_VERSION = "1.24"
 VERSION_PREFIX = r"/v{api_version:[0-9]+\.[0-9]+}"
+_INT64_MAX = 2**63 - 1
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """Parse "1.47" into (1, 47), each part read as Go's strconv.Atoi reads it for Docker: leading
+    zeros are ignored and a part past int64 saturates (Python's int() of 5,000 digits would raise)."""
+    parts = (part.lstrip("0") or "0" for part in text.split("."))
+    return tuple(min(int(part), _INT64_MAX) if len(part) <= 19 else _INT64_MAX for part in parts)
+
+
+def api_version(request: web.Request) -> tuple[int, ...]:
+    """The API version the client asked for in the path; the current one for a bare path."""
+    return parse_version(request.match_info.get("api_version") or API_VERSION)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -55,7 +69,7 @@ def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
     raw = request.query.get(name)
     if raw is None:
         return default
-    return raw.strip().lower() not in ("", "0", "false", "no")
+    return raw.strip().lower() not in ("", "0", "false", "no", "none")  # moby's httputils.BoolValue
 
 
 def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
@@ -74,9 +88,9 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
     if not raw:
         return {}
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise InvalidParameter(f"invalid filter: {e}") from e
+        parsed = parse_json(raw)
+    except InvalidParameter as e:
+        raise InvalidParameter(f"invalid filter: {e.message}") from None
     if not isinstance(parsed, dict):
         raise InvalidParameter("invalid filter: expected a JSON object")
     out: dict[str, list[str]] = {}
@@ -96,7 +110,4 @@ async def read_json_body(request: web.Request, allow_empty: bool = True) -> Any:
         if allow_empty:
             return {}
         raise InvalidParameter("request body is empty")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise InvalidParameter(f"invalid JSON: {e}") from e
+    return parse_json(raw)

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from daemon.api.common import api_version
+
 PEER_CHECK_INTERVAL = 1.0  # seconds between looks for a vanished client
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
@@ -112,8 +114,7 @@ class HijackedConn:
 async def hijack(request: web.Request, multiplexed: bool) -> AsyncIterator[HijackedConn]:
     """Answer 101 (or 200 without an Upgrade header), then hand the raw connection to the caller."""
     upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
-    version = tuple(int(x) for x in request.match_info.get("api_version", "1.47").split("."))
-    content_type = MULTIPLEXED_STREAM if multiplexed and version >= (1, 42) else RAW_STREAM
+    content_type = MULTIPLEXED_STREAM if multiplexed and api_version(request) >= (1, 42) else RAW_STREAM
     if upgrade:
         resp = web.StreamResponse(status=101, reason="UPGRADED")
         resp.headers["Connection"] = "Upgrade"

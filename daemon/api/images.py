@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from daemon.api.app import Services
-from daemon.api.common import Routes, json_response, query_bool, query_filters
+from daemon.api.common import Routes, api_version, json_response, query_bool, query_filters
 from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet
 from daemon.images.streams import AsyncReadable
 
@@ -45,17 +45,8 @@ class ImageBackend(Protocol):
     def delete(self, ref: str, force: bool, noprune: bool) -> Records: ...
 
 
-def _api_version(request: web.Request) -> tuple[int, int] | None:
-    raw = request.match_info.get("api_version")
-    if not raw:
-        return None  # unversioned: the current API
-    major, _, minor = raw.partition(".")
-    return int(major), int(minor)
-
-
 def _older_than(request: web.Request, version: tuple[int, int]) -> bool:
-    v = _api_version(request)
-    return v is not None and v < version
+    return api_version(request) < version
 
 
 class JSONStream:

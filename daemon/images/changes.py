@@ -174,7 +174,7 @@ def _json_list(args: str) -> list[str] | None:
         return None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, a number past 4,300 digits, or nested too deep
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value

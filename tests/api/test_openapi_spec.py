@@ -223,7 +223,6 @@ def test_spec_validates_with_openapi_spec_validator(spec: dict[str, Any]) -> Non
     [
         ("GET", "/no/such/path"),
         ("GET", "/v1.47/no/such/path"),
-        ("POST", "/containers/json"),  # a served path with a method it does not serve
     ],
 )
 async def test_unknown_path_answers_page_not_found(aiohttp_client: Any, method: str, path: str) -> None:
@@ -232,6 +231,27 @@ async def test_unknown_path_answers_page_not_found(aiohttp_client: Any, method: 
     assert resp.status == 404
     assert resp.headers["Content-Type"] == "application/json"
     assert await resp.json() == {"message": "page not found"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("POST", "/containers/json", "DELETE, GET"),  # GET /containers/json, DELETE /containers/{id}
+        ("PUT", "/v1.47/_ping", "GET, HEAD"),
+        ("DELETE", "/containers/abc/start", "POST"),
+        ("HEAD", "/info", "GET"),
+    ],
+)
+async def test_a_method_a_served_path_lacks_answers_405(
+    aiohttp_client: Any, method: str, path: str, allowed: str
+) -> None:
+    client = await aiohttp_client(make_app())
+    resp = await client.request(method, path)
+    assert resp.status == 405
+    assert resp.headers["Allow"] == allowed
+    assert resp.headers["Content-Type"] == "application/json"
+    if method != "HEAD":
+        assert await resp.json() == {"message": f"method {method} is not allowed here; allowed: {allowed}"}
 
 
 @pytest.mark.parametrize(
@@ -265,7 +285,9 @@ async def test_lookup_of_a_kind_we_lack_finds_nothing(aiohttp_client: Any) -> No
 @pytest.mark.parametrize(
     ("version", "words"),
     [("1.99", "client version 1.99 is too new. Maximum supported API version is 1.47"),
-     ("1.12", "client version 1.12 is too old. Minimum supported API version is 1.24")],
+     ("1.12", "client version 1.12 is too old. Minimum supported API version is 1.24"),
+     ("9" * 5000 + ".1", f"client version {'9' * 5000}.1 is too new. Maximum supported API version"),
+     ("1." + "9" * 5000, f"client version 1.{'9' * 5000} is too new. Maximum supported API version")],
 )  # fmt: skip
 async def test_api_versions_outside_the_range_are_refused(
     aiohttp_client: Any, version: str, words: str
@@ -275,3 +297,10 @@ async def test_api_versions_outside_the_range_are_refused(
     assert resp.status == 400
     assert (await resp.json())["message"].startswith(words)
     assert (await client.get("/v1.24/_ping")).status == 200
+
+
+@pytest.mark.parametrize("version", ["0" * 5000 + "1.47", "1.0000000000000000000000024", "1.044"])
+async def test_api_versions_are_compared_as_numbers(aiohttp_client: Any, version: str) -> None:
+    # as Docker's strconv.Atoi reads them: leading zeros do not make a version new or old
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
+    assert (await client.get(f"/v{version}/_ping")).status == 200
