@@ -177,12 +177,28 @@ class Runtime:
         return await self._connect(cid, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
 
     async def exec(
-        self, cid: str, exec_id: str, process: ProcessSpec, tty_size: tuple[int, int] | None
+        self,
+        cid: str,
+        exec_id: str,
+        process: ProcessSpec,
+        tty_size: tuple[int, int] | None,
+        detached: bool = False,
     ) -> ShimStream:
+        """Start an exec; a detached one sends no output, only its exit code."""
         from dataclasses import asdict
 
-        request = {"op": "exec", "id": exec_id, "process": asdict(process), "tty_size": tty_size}
+        request = {
+            "op": "exec",
+            "id": exec_id,
+            "process": asdict(process),
+            "tty_size": tty_size,
+            "detached": detached,
+        }
         return await self._connect(cid, request)
+
+    async def exec_exit(self, cid: str, exec_id: str) -> int:
+        """Until the exec ends (its own connection closed early), then its exit code."""
+        return int((await self.call(cid, {"op": "exec_wait", "id": exec_id}))["exit_code"])
 
     async def resize(self, cid: str, exec_id: str | None, rows: int, cols: int) -> None:
         await self.call(cid, {"op": "resize", "exec": exec_id, "rows": rows, "cols": cols})
