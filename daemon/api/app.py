@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response
+from daemon.api.disconnect import client_gone
 from daemon.api.unimplemented import missing_feature, missing_object
 from daemon.errors import DaemonError
 
@@ -45,8 +46,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response("page not found", 404)
     except web.HTTPException:
         raise
-    except ConnectionError:  # the client went away mid-stream: aiohttp drops the connection quietly
-        raise
+    except ConnectionError as e:
+        if client_gone(request):  # a client that goes away is normal: nobody to answer, nothing to log
+            log.debug("%s %s: the client went away", request.method, request.path)
+            return web.Response(status=499)  # never sent; aiohttp just closes what is left
+        log.exception("%s %s failed", request.method, request.path)  # a connection of ours broke
+        return error_response(str(e) or e.__class__.__name__, 500)
     except Exception as e:  # anything else is our bug: log it, answer 500
         log.exception("%s %s failed", request.method, request.path)
         return error_response(str(e) or e.__class__.__name__, 500)
