@@ -9,24 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.store.trees import DIR_FLAGS, remove_tree, tree_size
-
-
-def make_chain(top: Path, depth: int, name: str = "d", payload: bytes = b"") -> None:
-    """`depth` nested directories under `top`, built through dir fds (the path soon exceeds PATH_MAX),
-    with a file holding `payload` at the bottom."""
-    fd = os.open(top, DIR_FLAGS)
-    try:
-        for _ in range(depth):
-            os.mkdir(name, dir_fd=fd)
-            child = os.open(name, DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        out = os.open("bottom", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-        os.write(out, payload)
-        os.close(out)
-    finally:
-        os.close(fd)
+from daemon.store.trees import remove_tree, tree_size
+from tests.deep_trees import make_chain
 
 
 def open_fds() -> int:
