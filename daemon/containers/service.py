@@ -636,8 +636,7 @@ class ContainerService:
         except OSError as e:
             message = f"unable to remove filesystem: {e.strerror or e}"
             c.state["Status"] = Status.DEAD.value  # as Docker: it is not used again, `rm` may retry
-            with contextlib.suppress(OSError):
-                self.store.save_state(c)
+            self.store.save_state(c)
             self._resolve(c.removed_waiters, int(c.state.get("ExitCode") or 0), message)
             raise RemovalFailed(message) from e
         self.store.discard(c)

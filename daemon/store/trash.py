@@ -86,10 +86,3 @@ class Trash:
                     self._purger = None
                     return
                 self._again = False
-
-    def wait_idle(self, timeout: float | None = None) -> None:
-        """For tests and shutdown: until the background purge (if any) is done."""
-        with self._lock:
-            purger = self._purger
-        if purger is not None:
-            purger.join(timeout)

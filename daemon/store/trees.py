@@ -30,20 +30,21 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SIZE_ENTRIES = 2_000_000
 
 
-def remove_tree(path: str | os.PathLike[str]) -> None:
-    """Remove `path` (a directory tree, a file or a symlink; absent is fine) without recursion.
+def remove_tree(path: str | os.PathLike[str], dir_fd: int | None = None) -> None:
+    """Remove `path` (a directory tree, a file or a symlink; absent is fine) without recursion;
+    `path` relative to the directory open as `dir_fd`, if given (as os.unlink's dir_fd).
 
     Everything that can be removed is; then OSError tells what could not (a mount point inside, an
     immutable file). A mount point inside the tree is never descended into."""
     try:
-        st = os.lstat(path)
+        st = os.lstat(path, dir_fd=dir_fd)
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(st.st_mode):
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
         return
     try:
-        top = os.open(path, DIR_FLAGS)
+        top = os.open(path, DIR_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
         return  # removed meanwhile
     try:
@@ -51,7 +52,7 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
     finally:
         os.close(top)
     with contextlib.suppress(FileNotFoundError):  # removed meanwhile
-        os.rmdir(path)
+        os.rmdir(path, dir_fd=dir_fd)
 
 
 class _Flattener:

@@ -99,6 +99,17 @@ def test_size_walk_is_bounded(tmp_path: Path) -> None:
     assert size.bytes <= 30
 
 
+def test_remove_below_a_directory_fd(tmp_path: Path) -> None:
+    (tmp_path / "parent").mkdir()
+    make_chain(tmp_path / "parent", 1500)
+    fd = os.open(tmp_path / "parent", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        remove_tree("d", dir_fd=fd)
+    finally:
+        os.close(fd)
+    assert os.listdir(tmp_path / "parent") == []
+
+
 def test_missing_and_non_directories(tmp_path: Path) -> None:
     assert tree_size(tmp_path / "absent").bytes == 0
     remove_tree(tmp_path / "absent")
