@@ -77,7 +77,7 @@ class ContainerStore:
 
     def load(self) -> list[Container]:
         """The containers on disk. What is not one is logged, never fatal: a directory without a record
-        (a crash during create or removal left it) goes to the trash, a record we cannot use stays."""
+        (a crash during create left it) goes to the trash, one with a record we cannot use stays."""
         for cdir in sorted(self.root.iterdir()):
             try:
                 data = read_json(cdir / RECORD)
@@ -89,11 +89,7 @@ class ContainerStore:
                     log.warning("cannot remove %s: %s", cdir, e)
                 continue
             try:
-                c = Container(data, cdir)
-                if c.id != cdir.name:
-                    raise ValueError(f"its record is of container {c.id!r}")
-                c.status  # noqa: B018 - a known status, or ValueError
-                self.add(c)
+                self.add(_container_of(data, cdir))
             except (TypeError, KeyError, ValueError) as e:
                 log.error("ignoring container directory %s: unusable record (%s)", cdir, e)
         return list(self._by_id.values())
@@ -166,3 +162,14 @@ class ContainerStore:
         if c is None:
             raise no_such_container(ref)
         return c
+
+
+def _container_of(data: Any, cdir: Path) -> Container:
+    """The container a record describes; KeyError, TypeError or ValueError when it cannot be one."""
+    c = Container(data, cdir)
+    if c.id != cdir.name:
+        raise ValueError(f"it is the record of container {c.id!r}")
+    Status(c.state["Status"])  # one we know
+    if not isinstance(c.config, dict) or not isinstance(c.host_config, dict):
+        raise TypeError("Config and HostConfig must be objects")
+    return c
