@@ -183,7 +183,7 @@ def test_ps_size_over_300000_files_does_not_stall_other_clients(tmpfs_daemon: Ru
         assert (status, body) == (200, b"OK")
         if ps.is_alive():
             answered_meanwhile += 1
-        time.sleep(0.05)
+        time.sleep(0.01)
     ps.join()
     status, _h, body = listing[0]  # type: ignore[misc]
     assert status == 200
