@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response, parse_version
+from daemon.api.disconnect import client_gone
 from daemon.api.unimplemented import missing_feature, missing_object
 from daemon.errors import DaemonError
 
@@ -50,9 +51,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         # aiohttp's own refusals (a body over client_max_size: 413) in Docker's JSON shape
         return error_response(e.text or e.reason, e.status)
-    except ConnectionError:  # the client went away mid-stream: aiohttp drops the connection quietly
-        raise
-    except Exception:  # anything else is our bug: log it, answer 500 without its words (paths, names)
+    except Exception as e:  # our bug, or a connection of ours that broke: log it, answer 500 without
+        # its words (paths, names). A client that went away is normal: nobody to answer, nothing to log.
+        if isinstance(e, ConnectionError) and client_gone(request):
+            log.debug("%s %s: the client went away", request.method, request.path)
+            return web.Response(status=499)  # never sent; aiohttp just closes what is left
         log.exception("%s %s failed", request.method, request.path)
         return error_response("internal error in pydockerd; the daemon's log has the details", 500)
 

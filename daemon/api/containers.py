@@ -8,10 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.common import Routes, json_response, query_bool, query_filters, query_int, read_json_body
+from daemon.api.disconnect import unless_client_leaves
 from daemon.api.hijack import hijack
 from daemon.containers import listing
 from daemon.containers.logs import LogQuery, parse_time_arg, read_logs
-from daemon.containers.service import ContainerService
+from daemon.containers.service import ContainerService, WaitError
 from daemon.containers.streams import parse_detach_keys, splice
 from daemon.errors import InvalidParameter
 from daemon.runtime.client import RuntimeFailure
@@ -40,35 +41,51 @@ async def get_containers_json(request: web.Request) -> web.Response:
     chosen = listing.select(
         svc.all(), query_bool(request, "all"), query_int(request, "limit"), filters, image_ids
     )
-    size = query_bool(request, "size")
-    return json_response([listing.summary(c, svc.size_rw(c) if size else None) for c in chosen])
+    if not query_bool(request, "size"):
+        return json_response([listing.summary(c) for c in chosen])
+    # measured one after the other, off the event loop; a client that leaves stops the rest
+    sizes = await unless_client_leaves(request, _sizes(svc, chosen))
+    return json_response([listing.summary(c, size) for c, size in zip(chosen, sizes, strict=True)])
+
+
+async def _sizes(svc: ContainerService, chosen: list[Any]) -> list[int]:
+    return [await svc.size_rw(c) for c in chosen]
 
 
 async def get_containers_inspect(request: web.Request) -> web.Response:
-    return json_response(_service(request).inspect(request.match_info["id"], query_bool(request, "size")))
+    work = _service(request).inspect(request.match_info["id"], query_bool(request, "size"))
+    return json_response(await unless_client_leaves(request, work))
+
+
+# Start, stop, restart and remove may wait in the container's queue; a client that leaves there takes
+# its request along (the service finishes what has begun, see daemon.containers.locking).
 
 
 async def post_containers_start(request: web.Request) -> web.Response:
-    await _service(request).start(request.match_info["id"])
+    await unless_client_leaves(request, _service(request).start(request.match_info["id"]))
     return web.Response(status=204)
 
 
 async def post_containers_stop(request: web.Request) -> web.Response:
-    await _service(request).stop(
+    work = _service(request).stop(
         request.match_info["id"], query_int(request, "t"), request.query.get("signal")
     )
+    await unless_client_leaves(request, work)
     return web.Response(status=204)
 
 
 async def post_containers_restart(request: web.Request) -> web.Response:
-    await _service(request).restart(
+    work = _service(request).restart(
         request.match_info["id"], query_int(request, "t"), request.query.get("signal")
     )
+    await unless_client_leaves(request, work)
     return web.Response(status=204)
 
 
 async def post_containers_kill(request: web.Request) -> web.Response:
-    await _service(request).kill(request.match_info["id"], request.query.get("signal"))
+    await unless_client_leaves(
+        request, _service(request).kill(request.match_info["id"], request.query.get("signal"))
+    )
     return web.Response(status=204)
 
 
@@ -79,8 +96,11 @@ async def post_containers_wait(request: web.Request) -> web.StreamResponse:
     )
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    code = await fut
-    error = c.state.get("Error") or ""
+    try:
+        code = await unless_client_leaves(request, fut)  # the docker CLI drops it after `run -d`
+        error = c.state.get("Error") or ""
+    except WaitError as e:  # the removal failed: the container stays, dead
+        code, error = e.code, e.message
     body = {"StatusCode": code, "Error": {"Message": error} if error else None}
     await resp.write(json.dumps(body).encode() + b"\n")
     await resp.write_eof()
@@ -88,9 +108,10 @@ async def post_containers_wait(request: web.Request) -> web.StreamResponse:
 
 
 async def delete_containers(request: web.Request) -> web.Response:
-    await _service(request).remove(
+    work = _service(request).remove(
         request.match_info["id"], query_bool(request, "force"), query_bool(request, "v")
     )
+    await unless_client_leaves(request, work)
     return web.Response(status=204)
 
 
@@ -151,14 +172,18 @@ async def get_containers_logs(request: web.Request) -> web.StreamResponse:
         "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
     )
     await resp.prepare(request)
-    async for entry in read_logs(
-        c.data["LogPath"], q, lambda: c.running and svc.store.find(c.id) is not None
-    ):
-        payload = (entry.time.encode() + b" " + entry.data) if timestamps else entry.data
-        if tty:
-            await resp.write(payload)
-        else:
-            await resp.write(HEADER.pack(1 if entry.stream == "stdout" else 2, len(payload)) + payload)
+
+    async def stream() -> None:
+        async for entry in read_logs(
+            c.data["LogPath"], q, lambda: c.running and svc.store.find(c.id) is not None
+        ):
+            payload = (entry.time.encode() + b" " + entry.data) if timestamps else entry.data
+            if tty:
+                await resp.write(payload)
+            else:
+                await resp.write(HEADER.pack(1 if entry.stream == "stdout" else 2, len(payload)) + payload)
+
+    await unless_client_leaves(request, stream())  # a follower that left stops following now
     await resp.write_eof()
     return resp
 

@@ -29,8 +29,9 @@ async def post_exec_start(request: web.Request) -> web.StreamResponse:
     inst = svc.get(request.match_info["id"])
     # the framing follows the start body's Tty, not the create body's (client-facts.md)
     tty = bool(body.get("Tty", inst.body.Tty))
-    inst, stream = await svc.open(request.match_info["id"], tty)
-    if body.get("Detach"):
+    detach = bool(body.get("Detach"))
+    inst, stream = await svc.open(request.match_info["id"], tty, detach)
+    if detach:
         await svc.run_detached(inst, stream)
         return web.Response(status=200)
     async with hijack(request, multiplexed=not tty) as conn:

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.common import API_VERSION, Routes, json_response, query_filters
+from daemon.api.disconnect import unless_client_leaves
 from daemon.errors import InvalidParameter
 
 PING_HEADERS = {
@@ -64,8 +65,13 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    async for event in _services(request).events.subscribe(since, until, filters):
-        await resp.write(json.dumps(event).encode() + b"\n")
+
+    async def stream() -> None:
+        async for event in _services(request).events.subscribe(since, until, filters):
+            await resp.write(json.dumps(event).encode() + b"\n")
+
+    # a client that leaves is noticed now, not at the next event (its subscription goes with it)
+    await unless_client_leaves(request, stream())
     await resp.write_eof()
     return resp
 

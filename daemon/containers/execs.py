@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,8 +151,9 @@ class ExecService:
             rlimits=rlimits(hc),  # and its ulimits
         )
 
-    async def open(self, exec_id: str, tty: bool) -> tuple[ExecInstance, ShimStream]:
-        """Start the process; the returned stream carries its output and takes its stdin."""
+    async def open(self, exec_id: str, tty: bool, detached: bool = False) -> tuple[ExecInstance, ShimStream]:
+        """Start the process; the returned stream carries its output (none when detached) and takes its
+        stdin, then its exit code."""
         inst = self.get(exec_id)
         if inst.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
@@ -165,6 +167,7 @@ class ExecService:
                 exec_id,
                 self._process(inst, tty),
                 (size[0], size[1]) if size and len(size) == 2 and size[0] else None,
+                detached,
             )
         except RuntimeFailure as e:
             inst.exit_code = 126
@@ -204,8 +207,21 @@ class ExecService:
             )
         finally:
             if not inst.done.is_set():
-                # the client went away first: the process goes on; collect its exit code in the background
-                inst.running = inst.exit_code is None
+                # the client went away first: the process goes on (as in Docker); the shim stops reading
+                # its output, and tells its exit code on a connection of its own when it ends
+                self._spawn(self._collect_exit(inst))
+
+    async def _collect_exit(self, inst: ExecInstance) -> None:
+        try:
+            code = await self.runtime.exec_exit(inst.container_id, inst.id)
+        except (RuntimeFailure, ConnectionError, ValueError, KeyError):
+            return  # the container (its shim) ended first: _forget takes care of the instance
+        self.finished(inst, {"exit_code": code})
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def run_detached(self, inst: ExecInstance, stream: ShimStream) -> None:
         from daemon.containers.streams import read_frame
@@ -220,9 +236,7 @@ class ExecService:
                     self.finished(inst, json.loads(item[1]))
             stream.writer.close()
 
-        task = asyncio.create_task(drain())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(drain())
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         inst = self.get(exec_id)

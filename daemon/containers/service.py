@@ -8,14 +8,15 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import signal as signals
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from daemon.containers import bind_specs
+from daemon.containers.locking import Held, when_free
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
 from daemon.containers.record import RESOURCE_KEYS, new_record
@@ -41,11 +42,14 @@ from daemon.runtime.cgroups import CgroupManager, Resources, validate
 from daemon.runtime.client import ExitInfo, Runtime, RuntimeFailure, ShimStream
 from daemon.runtime.logfile import timestamp
 from daemon.runtime.spec import MASKED_PATHS, READONLY_PATHS, BindMount, ContainerSpec, ProcessSpec
+from daemon.store.trash import Trash
+from daemon.store.trees import remove_tree, tree_size
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
 KILL_WAIT = 30.0
+SIZE_WALKERS = 2  # threads measuring containers' sizes; never more, whatever the number of `ps -s`
 
 
 class ImageBackend(Protocol):
@@ -54,6 +58,27 @@ class ImageBackend(Protocol):
     def layer_dirs(self, image_id: str) -> list[str]: ...
 
     def collect_garbage(self) -> None: ...
+
+
+@dataclass
+class Stopping:
+    """A stop under way: the stop signal is sent, the exit awaited."""
+
+    exited: "asyncio.Future[int]"
+    timeout: int  # seconds before SIGKILL; negative: wait forever
+
+
+class RemovalFailed(Exception):
+    """The container's directory could not be taken away: the container stays, dead."""
+
+
+class WaitError(Exception):
+    """What a waiter gets instead of an exit code when the awaited event failed (a removal)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass
@@ -84,39 +109,49 @@ class ContainerService:
         cgroups: CgroupManager,
         cgroup_parent: str = "pydockerd",
     ) -> None:
-        self.store = ContainerStore(data_root / "containers")
+        self.store = ContainerStore(data_root / "containers", Trash(data_root / "trash"))
         self.runtime = runtime
         self.images = images
         self.events = events
         self.cgroups = cgroups
         self.cgroup_parent = cgroup_parent
         self.ncpu = os.cpu_count() or 1
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # requests' work that runs on without its client
+        self._size_walkers = ThreadPoolExecutor(SIZE_WALKERS, thread_name_prefix="size-walk")
         self.exit_listeners: list[Callable[[Container], None]] = []  # e.g. the exec service forgets execs
 
     # --- start-up -------------------------------------------------------------------------------
 
     async def restore(self) -> None:
-        """Re-derive every container's state from the kernel and the shims (live restore)."""
+        """Re-derive every container's state from the kernel and the shims (live restore).
+
+        A container that cannot be restored is logged and left as it is: it never stops the daemon."""
         for c in self.store.load():
-            c.pending_attaches = []
-            if not c.running:
-                # a shim left from a crash between its start and the record saying so: undo it
-                if self.runtime.exec_dir(c.id).exists():
-                    self.runtime.kill_shim(c.id)
-                    self._remove_cgroup(c)
-                    self.runtime.cleanup(c.id)
-                continue
-            if self.runtime.shim_alive(c.id):
-                frozen = False
-                with contextlib.suppress(OSError):
-                    frozen = self.cgroups.is_frozen(self._cgroup(c))
-                c.state["Paused"] = frozen
-                c.state["Status"] = (Status.PAUSED if frozen else Status.RUNNING).value
-                self._watch(c)
-            else:
-                info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp(), recorded=False)
-                await self._exited(c, info)
+            try:
+                await self._restore_one(c)
+            except Exception:
+                log.exception("restoring container %s failed", c.id[:12])
+        self.store.trash.purge_soon()  # removals a crash interrupted
+
+    async def _restore_one(self, c: Container) -> None:
+        c.pending_attaches = []
+        if not c.running:
+            # a shim left from a crash between its start and the record saying so: undo it
+            if self.runtime.exec_dir(c.id).exists():
+                self.runtime.kill_shim(c.id)
+                self._remove_cgroup(c)
+                self.runtime.cleanup(c.id)
+            return
+        if self.runtime.shim_alive(c.id):
+            frozen = False
+            with contextlib.suppress(OSError):
+                frozen = self.cgroups.is_frozen(self._cgroup(c))
+            c.state["Paused"] = frozen
+            c.state["Status"] = (Status.PAUSED if frozen else Status.RUNNING).value
+            self._watch(c)
+        else:
+            info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp(), recorded=False)
+            await self._exited(c, info)
 
     def usage(self, image_id: str) -> list[tuple[str, bool]]:
         """Containers using an image: (id, running), for the image service's delete checks."""
@@ -127,20 +162,23 @@ class ContainerService:
     def get(self, ref: str) -> Container:
         return self.store.get(ref)
 
-    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+    async def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.get(ref)
         data = dict(c.data)
         if size:
-            data["SizeRw"] = self.size_rw(c)
+            data["SizeRw"] = await self.size_rw(c)
         return data
 
-    def size_rw(self, c: Container) -> int:
-        total = 0
-        for dirpath, _dirs, files in os.walk(c.dir / "rw" / "upper"):
-            for f in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-        return total
+    async def size_rw(self, c: Container) -> int:
+        """The size of what the container wrote, measured in a thread of its own (a container may
+        hold millions of files, or a tree deeper than any path; see daemon.store.trees for bounds)."""
+        upper = c.dir / "rw" / "upper"
+        loop = asyncio.get_running_loop()
+        log.debug("measuring the size of container %s", c.id[:12])
+        size = await loop.run_in_executor(self._size_walkers, tree_size, upper)
+        if not size.complete:
+            log.info("size of container %s: counted %d entries, not all", c.id[:12], size.entries)
+        return size.bytes
 
     def all(self) -> list[Container]:
         return list(self.store)
@@ -184,7 +222,8 @@ class ContainerService:
             self._write_etc_files(c)
             self.store.save(c)  # the record last: a crash before it leaves a dir that load() removes
         except BaseException:
-            shutil.rmtree(cdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(cdir)  # nothing but what we wrote just now
             raise
         self.store.add(c)
         self.events.publish("container", "create", cid, self._attrs(c))
@@ -294,12 +333,14 @@ class ContainerService:
 
     async def start(self, ref: str) -> None:
         c = self.get(ref)
-        async with c.lock:
-            try:
-                await self._start_locked(c)
-            except BaseException:
-                self._fail_pending(c)  # an attach waiting for this start must not wait forever
-                raise
+        await when_free(c.lock, lambda held: self._start_held(c), self._tasks)
+
+    async def _start_held(self, c: Container) -> None:
+        try:
+            await self._start_locked(c)
+        except BaseException:
+            self._fail_pending(c)  # an attach waiting for this start must not wait forever
+            raise
 
     async def _start_locked(self, c: Container) -> None:
         check_start(c.status, c.id)
@@ -358,7 +399,7 @@ class ContainerService:
         self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(code)))
         self._resolve(c.exit_waiters, code)
         if c.host_config.get("AutoRemove"):
-            await self._remove(c)
+            await self._auto_remove(c)
         if code in (126, 127):
             raise InvalidParameter(full)
         raise SystemError_(full)
@@ -422,13 +463,24 @@ class ContainerService:
         self._resolve(c.exit_waiters, info.exit_code)
         if c.host_config.get("AutoRemove") and not c.restarting and self.store.find(c.id) is not None:
             async with c.lock:
-                await self._remove(c)
+                await self._auto_remove(c)
+
+    async def _auto_remove(self, c: Container) -> None:
+        """--rm: nobody asked for this removal, so a failure is logged (its waiters learn of it)."""
+        try:
+            await self._remove(c)
+        except RemovalFailed as e:
+            log.warning("removing container %s failed: %s", c.id[:12], e)
 
     @staticmethod
-    def _resolve(waiters: list[asyncio.Future[int]], code: int) -> None:
+    def _resolve(waiters: list["asyncio.Future[int]"], code: int, error: str = "") -> None:
+        """Answer the waiters: the exit code, or a WaitError carrying it and why."""
         for fut in waiters:
             if not fut.done():
-                fut.set_result(code)
+                if error:
+                    fut.set_exception(WaitError(code, error))
+                else:
+                    fut.set_result(code)
         waiters.clear()
 
     # --- attach, wait ---------------------------------------------------------------------------
@@ -452,6 +504,8 @@ class ContainerService:
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise InvalidParameter(f"invalid condition: {condition!r}")
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        for waiters in (c.removed_waiters, c.exit_waiters):  # those of clients that left
+            waiters[:] = [w for w in waiters if not w.done()]
         if condition == "removed":
             c.removed_waiters.append(fut)
         elif condition == "next-exit" or c.running:
@@ -466,8 +520,16 @@ class ContainerService:
         c = self.get(ref)
         sig = parse_signal(signal)
         check_running(c.status, c.id)
-        self._signal(c, sig)
+        exited: asyncio.Future[int] | None = None
+        if sig == signals.SIGKILL:
+            exited = asyncio.get_running_loop().create_future()
+            c.exit_waiters.append(exited)
+        self._signal(c, sig)  # no lock: a kill never waits for a stop (or anything) under way
         self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
+        if exited is not None:
+            # as Docker: a SIGKILL returns once the container is down (clients inspect right after)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(exited, KILL_WAIT)
 
     def _signal(self, c: Container, sig: int) -> None:
         self.runtime.signal(c.pid, sig)
@@ -477,12 +539,16 @@ class ContainerService:
 
     async def stop(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
-        async with c.lock:
-            if not c.running:
-                raise NotModified("container already stopped")
-            await self._stop_locked(c, timeout, signal)
+        await when_free(c.lock, lambda held: self._stop(c, held, timeout, signal), self._tasks)
 
-    async def _stop_locked(self, c: Container, timeout: int | None, signal: str | None) -> None:
+    async def _stop(self, c: Container, held: Held, timeout: int | None, signal: str | None) -> None:
+        if not c.running:
+            raise NotModified("container already stopped")
+        stopping = self._send_stop(c, timeout, signal)
+        held.release()  # the grace period is spent without the lock: kill and rm -f need not wait
+        await self._finish_stop(c, stopping)
+
+    def _send_stop(self, c: Container, timeout: int | None, signal: str | None) -> Stopping:
         if timeout is None:
             timeout = c.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
@@ -491,26 +557,38 @@ class ContainerService:
         c.exit_waiters.append(exited)
         self._signal(c, sig)
         self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
+        return Stopping(exited, timeout)
+
+    async def _finish_stop(self, c: Container, stopping: Stopping) -> None:
+        """Docker's stop: the grace period, then SIGKILL. It runs to its end even when the client
+        that asked for it has gone (as in Docker); with no timeout it merely waits."""
+        exited = stopping.exited
         try:
-            await asyncio.wait_for(asyncio.shield(exited), None if timeout < 0 else timeout)
+            await asyncio.wait_for(asyncio.shield(exited), None if stopping.timeout < 0 else stopping.timeout)
         except TimeoutError:
             self._signal(c, signals.SIGKILL)
             self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(int(signals.SIGKILL))))
             await asyncio.wait_for(exited, KILL_WAIT)
-        self.events.publish("container", "stop", c.id, self._attrs(c))
+        if self.store.find(c.id) is c:  # not when an `rm -f` came first
+            self.events.publish("container", "stop", c.id, self._attrs(c))
 
     async def restart(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
-        async with c.lock:
-            c.restarting = True  # its exit on the way is not the end that AutoRemove waits for
-            try:
-                if c.running:
-                    await self._stop_locked(c, timeout, signal)
-                    if c.monitor:
-                        await c.monitor
-                await self._start_locked(c)
-            finally:
-                c.restarting = False
+        await when_free(c.lock, lambda held: self._restart(c, held, timeout, signal), self._tasks)
+
+    async def _restart(self, c: Container, held: Held, timeout: int | None, signal: str | None) -> None:
+        c.restarting = True  # its exit on the way is not the end that AutoRemove waits for
+        try:
+            if c.running:
+                stopping = self._send_stop(c, timeout, signal)
+                held.release()  # as for stop; the start below takes the lock again
+                await self._finish_stop(c, stopping)
+                if c.monitor:
+                    await c.monitor
+                await held.reacquire()
+            await self._start_held(c)
+        finally:
+            c.restarting = False
         self.events.publish("container", "restart", c.id, self._attrs(c))
 
     # --- pause ----------------------------------------------------------------------------------
@@ -535,33 +613,42 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool, volumes: bool) -> None:
         c = self.get(ref)
-        async with c.lock:
-            check_remove(c.status, c.id, force)
-            if c.running:
-                exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-                c.exit_waiters.append(exited)
-                self._signal(c, signals.SIGKILL)
-                await asyncio.wait_for(exited, KILL_WAIT)
-                if c.host_config.get("AutoRemove"):
-                    return  # the exit handler removed it already
-            await self._remove(c)
+        try:
+            await when_free(c.lock, lambda held: self._remove_requested(c, force), self._tasks)
+        except RemovalFailed as e:  # Docker's words
+            raise SystemError_(f'cannot remove container "{ref}": {e}') from e
+
+    async def _remove_requested(self, c: Container, force: bool) -> None:
+        check_remove(c.status, c.id, force)
+        if c.running:
+            exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            c.exit_waiters.append(exited)
+            self._signal(c, signals.SIGKILL)
+            await asyncio.wait_for(exited, KILL_WAIT)
+            if c.host_config.get("AutoRemove"):
+                return  # the exit handler removed it already
+        await self._remove(c)
 
     async def _remove(self, c: Container) -> None:
+        """Take the container's directory away in one rename (its record with it), then remove it in
+        a thread. When the rename fails the container stays, dead, and its waiters learn why."""
         if self.store.find(c.id) is None:
             return
-        previous = c.status
         c.state["Status"] = Status.REMOVING.value
-        self.store.discard(c)
         self._fail_pending(c)
         try:
-            # the point of no return: a crash after it leaves a directory that load() removes
-            self.store.delete_record(c)
-        except BaseException:
-            c.state["Status"] = previous.value
-            self.store.add(c)
-            raise
+            trashed = self.store.discard_dir(c)  # the point of no return
+        except OSError as e:
+            message = f"unable to remove filesystem: {e.strerror or e}"
+            c.state["Status"] = Status.DEAD.value  # as Docker: it is not used again, `rm` may retry
+            self.store.save_state(c)
+            self._resolve(c.removed_waiters, int(c.state.get("ExitCode") or 0), message)
+            raise RemovalFailed(message) from e
+        self.store.discard(c)
         self.runtime.cleanup(c.id)
-        await asyncio.to_thread(shutil.rmtree, c.dir, True)
+        if trashed is not None:
+            # awaited, as Docker's rm returns once the files are gone; what is left goes at the next start
+            await asyncio.to_thread(self.store.trash.purge_entry, trashed)
         self.images.collect_garbage()  # layers of images force-deleted while this container used them
         self.events.publish("container", "destroy", c.id, self._attrs(c))
         self._resolve(c.removed_waiters, int(c.state.get("ExitCode") or 0))
@@ -621,9 +708,13 @@ class ContainerService:
         for c in self.all():
             if c.running or not matches_prune_filters(c, filters):
                 continue
-            size = self.size_rw(c)
-            async with c.lock:
-                await self._remove(c)
+            size = await self.size_rw(c)
+            try:
+                async with c.lock:
+                    await self._remove(c)
+            except RemovalFailed as e:  # as Docker: the others are pruned all the same
+                log.warning("pruning container %s failed: %s", c.id[:12], e)
+                continue
             deleted.append(c.id)
             reclaimed += size
         self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})

@@ -1,8 +1,11 @@
-"""Container records on disk: <data root>/containers/<id>/config.v2.json, written atomically."""
+"""Container records on disk: <data root>/containers/<id>/config.v2.json, written atomically.
+
+A container's directory goes away with one rename into the trash (<data root>/trash), record and all;
+the trash is emptied in a thread, and again at each start for what a crash left there.
+"""
 
 import asyncio
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 from daemon.containers.state import Status
 from daemon.errors import no_such_container
 from daemon.store.atomic import read_json, write_json_atomic
+from daemon.store.trash import Trash
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,7 @@ class Container:
         self.pending_attaches: list[Any] = []
         self.monitor: asyncio.Task[None] | None = None
         self.restarting = False
+        self.removed = False  # its directory is in the trash: nothing may write a record again
 
     @property
     def id(self) -> str:
@@ -63,22 +68,30 @@ class Container:
 
 
 class ContainerStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, trash: Trash) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.trash = trash
         self._by_id: dict[str, Container] = {}
         self._by_name: dict[str, str] = {}
 
     def load(self) -> list[Container]:
+        """The containers on disk. What is not one is logged, never fatal: a directory without a record
+        (a crash during create left it) goes to the trash, one with a record we cannot use stays."""
         for cdir in sorted(self.root.iterdir()):
             try:
                 data = read_json(cdir / RECORD)
             except (OSError, ValueError):
-                # a directory without a record is what a crash during create leaves: remove it
                 log.warning("removing incomplete container directory %s", cdir)
-                shutil.rmtree(cdir, ignore_errors=True)
+                try:
+                    self.trash.discard(cdir)
+                except OSError as e:
+                    log.warning("cannot remove %s: %s", cdir, e)
                 continue
-            self.add(Container(data, cdir))
+            try:
+                self.add(_container_of(data, cdir))
+            except (TypeError, KeyError, ValueError) as e:
+                log.error("ignoring container directory %s: unusable record (%s)", cdir, e)
         return list(self._by_id.values())
 
     def container_dir(self, cid: str) -> Path:
@@ -89,15 +102,25 @@ class ContainerStore:
         self._by_name[c.name] = c.id
 
     def save(self, c: Container) -> None:
-        write_json_atomic(c.dir / RECORD, c.data)
+        if not c.removed:  # a late write must not bring a removed container back
+            write_json_atomic(c.dir / RECORD, c.data)
 
     def save_state(self, c: Container) -> None:
         """A change of run state only: restore() re-derives it from the kernel and the shims anyway,
         so the write need not reach the disk before we go on (it stays all-or-nothing)."""
-        write_json_atomic(c.dir / RECORD, c.data, durable=False)
+        if c.removed:
+            return
+        try:
+            write_json_atomic(c.dir / RECORD, c.data, durable=False)
+        except OSError as e:  # a full disk, say: the change holds in memory, the kernel keeps the truth
+            log.warning("cannot save the state of container %s: %s", c.id[:12], e)
 
-    def delete_record(self, c: Container) -> None:
-        (c.dir / RECORD).unlink(missing_ok=True)
+    def discard_dir(self, c: Container) -> str | None:
+        """The point of no return of a removal: the directory, record included, into the trash.
+        Returns its name there (for Trash.purge_entry); OSError when it could not be moved."""
+        name = self.trash.discard(c.dir)
+        c.removed = True
+        return name
 
     def discard(self, c: Container) -> None:
         self._by_id.pop(c.id, None)
@@ -139,3 +162,14 @@ class ContainerStore:
         if c is None:
             raise no_such_container(ref)
         return c
+
+
+def _container_of(data: Any, cdir: Path) -> Container:
+    """The container a record describes; KeyError, TypeError or ValueError when it cannot be one."""
+    c = Container(data, cdir)
+    if c.id != cdir.name:
+        raise ValueError(f"it is the record of container {c.id!r}")
+    Status(c.state["Status"])  # one we know
+    if not isinstance(c.config, dict) or not isinstance(c.host_config, dict):
+        raise TypeError("Config and HostConfig must be objects")
+    return c

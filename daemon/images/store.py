@@ -16,7 +16,6 @@ event loop and from worker threads (which unpack layers) at the same time.
 import json
 import logging
 import os
-import shutil
 import threading
 import uuid
 from collections import Counter
@@ -30,6 +29,7 @@ from daemon.images.layers import LayerResult, Readable, extract_layer
 from daemon.images.timeutil import parse_ns
 from daemon.store.atomic import read_json, write_bytes_atomic, write_json_atomic
 from daemon.store.digest import SHA256_HEX, chain_ids, hex_of, is_digest, sha256_digest
+from daemon.store.trash import Trash
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,11 @@ class ImageStore:
         self.layers_dir = root / "layers" / "sha256"
         self.empty_dir = root / "layers" / "empty"
         self.staging = root / "staging"
-        self.trash = root / "trash"
+        self.trash = Trash(root / "trash")
         self.repositories_file = root / "repositories.json"
         self._lock = threading.RLock()
         self._state = _State()
-        for d in (self.imagedb, self.metadata_dir, self.layers_dir, self.empty_dir, self.staging, self.trash):
+        for d in (self.imagedb, self.metadata_dir, self.layers_dir, self.empty_dir, self.staging):
             d.mkdir(parents=True, exist_ok=True)
         self.empty_dir.chmod(0o755)
         self._load()
@@ -401,21 +401,15 @@ class ImageStore:
     def _discard(self, path: Path) -> None:
         """Moves a directory out of sight at once; the slow removal happens in the background."""
         try:
-            os.rename(path, self.trash / uuid.uuid4().hex)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            shutil.rmtree(path, ignore_errors=True)
+            self.trash.discard(path)
+        except OSError as e:  # neither moved nor removed: it stays, out of the store's records
+            log.warning("cannot remove %s: %s", path, e)
 
     def _purge_trash_soon(self) -> None:
-        threading.Thread(target=self.purge_trash, name="image-trash", daemon=True).start()
+        self.trash.purge_soon()
 
     def purge_trash(self) -> None:
-        for entry in list(self.trash.iterdir()):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+        self.trash.purge()
 
 
 def ref_repo(key: str) -> str:

@@ -5,7 +5,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 from daemon.runtime import sockpath
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
 from daemon.store.atomic import read_json, write_bytes_atomic
+from daemon.store.trees import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,7 @@ class Runtime:
     async def create(self, spec: ContainerSpec) -> int:
         """Start a shim that prepares the container up to execve; return the container's host PID."""
         exec_dir = self.exec_dir(spec.id)
-        if exec_dir.exists():
-            shutil.rmtree(exec_dir)
+        remove_tree(exec_dir)  # a previous run's
         exec_dir.mkdir(parents=True, mode=0o700)
         write_bytes_atomic(exec_dir / "spec.json", spec.to_json().encode(), durable=False)  # 0600: it has Env
         line = await self._spawn_shim(exec_dir)
@@ -178,12 +177,28 @@ class Runtime:
         return await self._connect(cid, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
 
     async def exec(
-        self, cid: str, exec_id: str, process: ProcessSpec, tty_size: tuple[int, int] | None
+        self,
+        cid: str,
+        exec_id: str,
+        process: ProcessSpec,
+        tty_size: tuple[int, int] | None,
+        detached: bool = False,
     ) -> ShimStream:
+        """Start an exec; a detached one sends no output, only its exit code."""
         from dataclasses import asdict
 
-        request = {"op": "exec", "id": exec_id, "process": asdict(process), "tty_size": tty_size}
+        request = {
+            "op": "exec",
+            "id": exec_id,
+            "process": asdict(process),
+            "tty_size": tty_size,
+            "detached": detached,
+        }
         return await self._connect(cid, request)
+
+    async def exec_exit(self, cid: str, exec_id: str) -> int:
+        """Until the exec ends (its own connection closed early), then its exit code."""
+        return int((await self.call(cid, {"op": "exec_wait", "id": exec_id}))["exit_code"])
 
     async def resize(self, cid: str, exec_id: str | None, rows: int, cols: int) -> None:
         await self.call(cid, {"op": "resize", "exec": exec_id, "rows": rows, "cols": cols})
@@ -246,4 +261,8 @@ class Runtime:
                 os.kill(int(state["shim_pid"]), signal.SIGKILL)
 
     def cleanup(self, cid: str) -> None:
-        shutil.rmtree(self.exec_dir(cid), ignore_errors=True)
+        """Remove a container's exec dir (the shim's files): small, but never recursively."""
+        try:
+            remove_tree(self.exec_dir(cid))
+        except OSError as e:
+            log.warning("cannot remove the exec dir of %s: %s", cid[:12], e)

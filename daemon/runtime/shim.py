@@ -27,12 +27,13 @@ from daemon.runtime.init import ContainerBody, ExecBody
 from daemon.runtime.logfile import JsonLogWriter
 from daemon.runtime.process import child_main, recv_msg, send_msg
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
-from daemon.runtime.stdio import Output, StdinSink
+from daemon.runtime.stdio import Forwarder, Output, StdinSink
 from daemon.store.atomic import write_json_atomic
 
 log = logging.getLogger("pydockerd.shim")
 
 MAX_BACKLOG = 8 * 1024 * 1024  # bytes of output a client may be behind
+EXEC_EXITS_KEPT = 256  # exit codes of ended execs the shim remembers (for op_exec_wait)
 
 
 def exit_code_of(status: int) -> int:
@@ -56,7 +57,6 @@ class Session:
         self.sync = sync
         self.tty = tty
         self.pty_master: int | None = None
-        self.held = False  # output reading paused until a slow client catches up
         self.outputs: list[Output] = []
         self.stdin: StdinSink | None = None
         self.exited = asyncio.get_running_loop().create_future()
@@ -120,6 +120,7 @@ class Shim:
         self.cgroups = cgroups or detect()
         self.init: Session | None = None
         self.execs: dict[str, Session] = {}
+        self.exec_exits: dict[str, int] = {}  # exec ID -> exit code, of the last EXEC_EXITS_KEPT
         self.by_pid: dict[int, Session] = {}
         self.attached: set[asyncio.StreamWriter] = set()
         self.log = JsonLogWriter(self.spec.log_path) if self.spec.log_path else None
@@ -310,10 +311,17 @@ class Shim:
     async def op_exec(
         self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        """Start an exec; its output comes on this connection, its stdin from it, then its exit code.
+        A detached exec ("detached": true) has no reader: without a terminal its stdio is /dev/null,
+        with one its output is not read (see Forwarder); only the exit code comes."""
         assert self.init is not None
         proc = ProcessSpec(**req["process"])
+        detached = bool(req.get("detached"))
         size = (int(req["tty_size"][0]), int(req["tty_size"][1])) if req.get("tty_size") else None
-        stdio, child_fds, ours = self._pipes(proc.tty, proc.open_stdin)
+        if detached and not proc.tty:
+            stdio, child_fds, ours = self._null_stdio()
+        else:
+            stdio, child_fds, ours = self._pipes(proc.tty, proc.open_stdin)
         body = ExecBody(
             self.cgroups, self.spec.cgroup_name, self.init.pid, proc, self.spec.hostname, stdio, size
         )
@@ -332,30 +340,16 @@ class Shim:
             await self._reply(writer, {"ok": True, "pid": pid})
             await self._exec_failed(writer, session, str(e))
             return
-        self._wire(session, ours, proc.open_stdin, True, to_log=False)
+        if ours or proc.tty:
+            self._wire(session, ours, proc.open_stdin and not detached, True, to_log=False)
         exec_id = str(req.get("id", pid))
         self.execs[exec_id] = session
         await self._reply(writer, {"ok": True, "pid": pid})
-
-        def forward(stream: int, data: bytes) -> None:
-            writer.write(frame(stream, data))
-            if writer.transport.get_write_buffer_size() > MAX_BACKLOG and not session.held:
-                # the exec's client reads slower than it writes: stop reading its output for a while
-                session.held = True
-                for out in session.outputs:
-                    out.pause()
-                self._tasks.add(asyncio.ensure_future(resume_after_drain()))
-
-        async def resume_after_drain() -> None:
-            with contextlib.suppress(ConnectionError):
-                await writer.drain()
-            session.held = False
-            for out in session.outputs:
-                out.resume()
-            self._tasks.difference_update({t for t in self._tasks if t.done()})
-
+        forwarder = Forwarder(session.outputs, writer, frame, MAX_BACKLOG)
+        if detached:
+            forwarder.stop_reading()
         for out in session.outputs:  # before go(): not a byte of output may pass unforwarded
-            out.sinks.append(forward)
+            out.sinks.append(forwarder.sink)
         try:
             await session.go()
         except ChildFailed as e:
@@ -365,14 +359,39 @@ class Shim:
         stdin_task = asyncio.create_task(self._pump_stdin(reader, session))
         try:
             code = await session.exited
-            for out in session.outputs:
-                await out.closed
-            writer.write(frame(CONTROL, json.dumps({"exit_code": code}).encode()))
-            await writer.drain()
+            self._exec_exited(exec_id, code)
+            await forwarder.finished()
+            if not writer.transport.is_closing():
+                writer.write(frame(CONTROL, json.dumps({"exit_code": code}).encode()))
+                await writer.drain()
         finally:
             stdin_task.cancel()
             self.execs.pop(exec_id, None)
             session.release()
+
+    @staticmethod
+    def _null_stdio() -> tuple[tuple[int, int, int], list[int], list[int]]:
+        """/dev/null for stdin, stdout and stderr (a detached exec), in the shape of _pipes()."""
+        null_in = os.open(os.devnull, os.O_RDONLY)
+        null_out = os.open(os.devnull, os.O_WRONLY)
+        return (null_in, null_out, null_out), [null_in, null_out], []
+
+    def _exec_exited(self, exec_id: str, code: int) -> None:
+        self.exec_exits[exec_id] = code
+        while len(self.exec_exits) > EXEC_EXITS_KEPT:
+            del self.exec_exits[next(iter(self.exec_exits))]  # the oldest
+
+    async def op_exec_wait(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
+        """An exec's exit code, for a daemon whose client of that exec went away: now if it has ended."""
+        exec_id = str(req.get("id"))
+        code = self.exec_exits.get(exec_id)
+        if code is None:
+            session = self.execs.get(exec_id)
+            if session is None:
+                await self._reply(writer, {"error": f"no such exec: {exec_id}"})
+                return
+            code = await session.exited
+        await self._reply(writer, {"exit_code": code})
 
     async def _exec_failed(self, writer: asyncio.StreamWriter, session: Session, message: str) -> None:
         """Docker reports a failed exec on the stream, with 126/127 as its exit code."""
