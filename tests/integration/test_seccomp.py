@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyseccomp
 import pytest
 
 from tests.conftest import REPO, RunningDaemon
@@ -60,7 +61,8 @@ def sh(daemon: RunningDaemon, script: str, *opts: str) -> str:
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
-SYS_ADD_KEY, SYS_KEYCTL = 248, 250  # x86-64
+SYS_ADD_KEY = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, "add_key")
+SYS_KEYCTL = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, "keyctl")
 KEY_SPEC_USER_KEYRING = -4
 KEYCTL_SEARCH, KEYCTL_INVALIDATE = 10, 21
 
@@ -87,7 +89,7 @@ def drop_user_key(desc: str) -> None:
 @pytest.fixture
 def host_secret() -> Iterator[tuple[str, str]]:
     """A key in the host root's user keyring, as a host service might keep a credential there."""
-    if Path("/proc/sys/kernel/keys").exists() is False:
+    if not Path("/proc/sys/kernel/keys").exists():
         pytest.skip("no kernel keyrings")
     desc, secret = f"pydockerd-test-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
     serial = _syscall(

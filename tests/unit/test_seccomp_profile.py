@@ -189,3 +189,21 @@ def test_host_facts() -> None:
     assert native("x86_64").scmp == "SCMP_ARCH_X86_64" and native("aarch64").go == "arm64"
     with pytest.raises(ValueError):
         native("pdp11")
+
+
+def test_the_default_profile_generator_keeps_blocked_and_gated_syscalls_out_of_the_allow_list() -> None:
+    from daemon.tools import seccomp_default as gen
+
+    profile = gen.build({"read", "keyctl", "io_uring_setup", "mount", "clone", "unshare", "ptrace", "fork"})
+    allow_all = profile["syscalls"][0]
+    assert allow_all == {"names": sorted({"read", "fork", *gen.EXTRA_ALLOWED}), "action": "SCMP_ACT_ALLOW"}
+    p = parse_profile(gen.render(profile))
+
+    def allowed(caps: list[str], kernel: tuple[int, int] = (6, 1)) -> set[str]:
+        rules = resolve(p, caps, Host(ARCHES["SCMP_ARCH_X86_64"], kernel)).rules
+        return {n for r in rules if r.action == "SCMP_ACT_ALLOW" and not r.args for n in r.names}
+
+    assert {"keyctl", "io_uring_setup", "mount", "clone", "unshare"}.isdisjoint(allowed(["CHOWN"]))
+    assert {"mount", "clone", "unshare"} <= allowed(["SYS_ADMIN"])
+    assert "keyctl" not in allowed(gen.CAP_GATED)  # no capability opens the keyrings
+    assert "ptrace" in allowed([]) and "ptrace" not in allowed([], kernel=(4, 4))
