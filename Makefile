@@ -18,8 +18,9 @@ STAMP := $(VENV)/.installed
 DATA_ROOT ?= /var/lib/pydockerd
 ARGS ?=
 PYTEST_ARGS ?=
-# busybox-static: the test image; util-linux: `script` for tty tests; procps: ps/pkill in tests.
-APT_PACKAGES := busybox-static iptables curl file util-linux procps
+# busybox-static: the test image; util-linux: `script` for tty tests; procps: ps/pkill in tests;
+# libseccomp2: seccomp profiles are compiled with it; gcc, libc6-dev: the tests' static syscall probes.
+APT_PACKAGES := busybox-static iptables curl file util-linux procps libseccomp2 gcc libc6-dev
 
 .PHONY: help install apt-deps run test lint pytest bench clean distclean
 

@@ -392,13 +392,18 @@ def memory(marker: str, daemon_pid: int | None) -> dict[str, Any]:
 
 @dataclass
 class Subject:
-    """A daemon under test, the CLI pointed at it, and what was measured so far."""
+    """A daemon under test, the CLI pointed at it, and what was measured so far.
+
+    A variant shares its engine with the subject before it and only adds `docker run` flags (pydockerd
+    with seccomp=unconfined, say): the engine is started, measured for memory and stopped once."""
 
     name: str
     engine: Engine
     docker: Docker
     result: dict[str, Any] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list)
+    run_extra: tuple[str, ...] = ()
+    variant: bool = False
 
     @property
     def ok(self) -> bool:
@@ -409,18 +414,19 @@ class Subject:
         self.result = {"error": str(exc)}
 
     def run_argv(self, args: argparse.Namespace) -> list[str]:
-        return ["run", "--rm", *args.run_args.split(), IMAGE, "true"]
+        return ["run", "--rm", *args.run_args.split(), *self.run_extra, IMAGE, "true"]
 
 
 def prepare(subject: Subject, tarball: Path, args: argparse.Namespace) -> None:
-    """Start the daemon, import the image, warm up."""
+    """Start the daemon, import the image, warm up (a variant only warms up: its engine runs)."""
     engine, docker = subject.engine, subject.docker
-    print(f"== {engine.name}: starting on {engine.sock}", flush=True)
-    started = time.perf_counter()
-    engine.start()
-    subject.result["start_seconds"] = time.perf_counter() - started
+    if not subject.variant:
+        print(f"== {engine.name}: starting on {engine.sock}", flush=True)
+        started = time.perf_counter()
+        engine.start()
+        subject.result["start_seconds"] = time.perf_counter() - started
+        docker("import", str(tarball), IMAGE)
     subject.result["server_version"] = docker("version", "--format", "{{.Server.Version}}")
-    docker("import", str(tarball), IMAGE)
     for _ in range(args.warmup):
         docker(*subject.run_argv(args))
 
@@ -483,13 +489,21 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         else:
             print(f"{name:<12}  {r.get('error') or r.get('skipped')}")
     py, dk = results.get("pydockerd", {}), results.get("dockerd", {})
+    unconfined = results.get(UNCONFINED, {})
     if "stats" in py and "stats" in dk:
         ratio = {k: py["stats"][k] / dk["stats"][k] for k in ("mean", "median", "p90")}
         print(
             f"ratio pydockerd/dockerd: mean {ratio['mean']:.2f}, median {ratio['median']:.2f}, "
-            f"p90 {ratio['p90']:.2f} (below 1: pydockerd is faster)"
+            f"p90 {ratio['p90']:.2f} (below 1: pydockerd is faster; both with their default seccomp profile)"
         )
         results["ratio_pydockerd_over_dockerd"] = ratio
+    if "stats" in py and "stats" in unconfined:
+        cost = py["stats"]["median"] - unconfined["stats"]["median"]
+        print(
+            f"seccomp filter cost on pydockerd: {cost * 1000:+.1f} ms per run "
+            "(median with the default profile minus median with seccomp=unconfined)"
+        )
+        results["seccomp_cost"] = {"median_seconds": cost}  # a dict, like the ratio: not a daemon row
     print()
     n = args.containers
     print("memory, MiB (RSS / PSS); helpers = containerd and shims")
@@ -530,6 +544,9 @@ def signals_as_exceptions() -> Iterator[None]:
             signal.signal(s, h)
 
 
+UNCONFINED = "pyd-unconf"  # pydockerd again, with --security-opt seccomp=unconfined
+
+
 def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
     sys.path.insert(0, str(REPO))
@@ -556,6 +573,17 @@ def run(args: argparse.Namespace) -> int:
                     name, engine, Docker(args.docker, f"unix://{engine.sock}", engine.root / "cli")
                 )
                 subjects.append(subject)  # before it starts, so that it is stopped whatever happens
+                if name == "pydockerd" and args.seccomp_unconfined:
+                    subjects.append(
+                        Subject(
+                            UNCONFINED,
+                            engine,
+                            subject.docker,
+                            run_extra=("--security-opt", "seccomp=unconfined"),
+                            variant=True,
+                        )
+                    )
+            for subject in subjects:
                 try:
                     prepare(subject, tarball, args)
                 except (BenchError, subprocess.TimeoutExpired) as exc:
@@ -565,16 +593,20 @@ def run(args: argparse.Namespace) -> int:
                 if subject.ok:
                     subject.result["samples"] = subject.samples
                     subject.result["stats"] = summary(subject.samples)
+                    if subject.variant:
+                        continue
                     try:
                         measure_memory(subject, args)
                     except (BenchError, subprocess.TimeoutExpired) as exc:
                         subject.fail(exc)
         finally:
             for subject in reversed(subjects):
-                remove_containers(subject.engine, subject.docker)
-                subject.engine.stop()
+                if not subject.variant:
+                    remove_containers(subject.engine, subject.docker)
+                    subject.engine.stop()
     results.update({s.name: s.result for s in subjects})
-    results = {name: results[name] for name in names}
+    order = [n for name in names for n in ([name, UNCONFINED] if name == "pydockerd" else [name])]
+    results = {name: results[name] for name in order if name in results}
     report(results, args)
     if args.results_dir:
         out = Path(args.results_dir)
@@ -608,6 +640,12 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--daemons", default=env("BENCH_DAEMONS", "pydockerd,dockerd"))
     p_run.add_argument("--docker", default=env("DOCKER", "/usr/local/bin/docker"))
     p_run.add_argument("--run-args", default=env("BENCH_RUN_ARGS", ""), help="extra `docker run` flags")
+    p_run.add_argument(
+        "--seccomp-unconfined",
+        type=int,
+        default=int(env("BENCH_SECCOMP_UNCONFINED", "1")),
+        help="1: also time pydockerd with seccomp=unconfined, for the filter's cost (0: skip)",
+    )
     p_run.add_argument(
         "--containers",
         type=int,

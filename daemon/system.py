@@ -174,9 +174,18 @@ class SystemService:
             "LiveRestoreEnabled": True,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": ["name=cgroupns"] if os.path.exists("/proc/self/ns/cgroup") else [],
+            "SecurityOptions": self._security_options(),
             "Warnings": None,
         }
+
+    def _security_options(self) -> list[str]:
+        """As dockerd lists them: its default seccomp profile is "builtin"."""
+        options = []
+        if self.containers.seccomp.enabled:
+            options.append("name=seccomp,profile=builtin")
+        if os.path.exists("/proc/self/ns/cgroup"):
+            options.append("name=cgroupns")
+        return options
 
     def _daemon_id(self) -> str:
         path = self.data_root / "engine-id"

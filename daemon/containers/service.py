@@ -4,6 +4,7 @@ Owns the records and calls the runtime; knows nothing of HTTP.
 """
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -20,7 +21,7 @@ from daemon.containers.locking import Held, when_free
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
 from daemon.containers.record import RESOURCE_KEYS, new_record
-from daemon.containers.security import check_security_opts, no_new_privileges, process_caps
+from daemon.containers.security import SeccompPolicy, check_security_opts, no_new_privileges, process_caps
 from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.state import (
     ZERO_TIME,
@@ -108,8 +109,10 @@ class ContainerService:
         events: EventBus,
         cgroups: CgroupManager,
         cgroup_parent: str = "pydockerd",
+        seccomp: SeccompPolicy | None = None,
     ) -> None:
         self.store = ContainerStore(data_root / "containers", Trash(data_root / "trash"))
+        self.seccomp = seccomp or SeccompPolicy()
         self.runtime = runtime
         self.images = images
         self.events = events
@@ -205,6 +208,8 @@ class ContainerService:
             raise InvalidParameter("config.Image: field is required")  # Docker: "No command specified" later
         warnings = check_create(req, body)
         self._check_host_config(hc_raw)
+        # compiled now: a profile libseccomp refuses is refused here, and the start finds it cached
+        await self.seccomp.filter_for(hc_raw, self._process_caps(hc_raw))
         image = await self.images.resolve(req.Image)
         lower = self.images.layer_dirs(image.id)
         cid = secrets.token_hex(32)
@@ -285,7 +290,10 @@ class ContainerService:
 
     # --- start ----------------------------------------------------------------------------------
 
-    def _spec(self, c: Container) -> ContainerSpec:
+    def _process_caps(self, hc: dict[str, Any]) -> list[str]:
+        return process_caps(hc, bool(hc.get("Privileged")))
+
+    async def _spec(self, c: Container) -> ContainerSpec:
         hc, cfg = c.host_config, c.config
         privileged = bool(hc.get("Privileged"))
         mode = hc.get("NetworkMode") or "bridge"
@@ -298,11 +306,12 @@ class ContainerService:
             tty=bool(cfg.get("Tty")),
             open_stdin=bool(cfg.get("OpenStdin")),
             stdin_once=bool(cfg.get("StdinOnce")),
-            caps=process_caps(hc, privileged),
+            caps=self._process_caps(hc),
             no_new_privs=no_new_privileges(hc),
             privileged=privileged,
             rlimits=rlimits(hc),
         )
+        seccomp = await self.seccomp.filter_for(hc, process.caps)
         binds = bind_specs.parse_binds(hc.get("Binds"))
         for b in binds:
             bind_specs.ensure_source(b)
@@ -329,6 +338,8 @@ class ContainerService:
             readonly_paths=[] if privileged else list(READONLY_PATHS),
             log_path=c.data["LogPath"],
             tty_size=(size[0], size[1]) if size and size[0] and size[1] else None,
+            seccomp_filter=base64.b64encode(seccomp.program).decode() if seccomp else "",
+            seccomp_flags=seccomp.flags if seccomp else 0,
         )
 
     async def start(self, ref: str) -> None:
@@ -345,7 +356,7 @@ class ContainerService:
     async def _start_locked(self, c: Container) -> None:
         check_start(c.status, c.id)
         try:
-            pid = await self.runtime.create(self._spec(c))
+            pid = await self.runtime.create(await self._spec(c))
         except Exception as e:
             self._fail_pending(c)
             if not isinstance(e, RuntimeFailure | OSError):

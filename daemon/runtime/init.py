@@ -13,12 +13,13 @@ from daemon.runtime.cgroups import CgroupManager
 from daemon.runtime.process import (
     StartError,
     finalize_and_exec,
+    join_session_keyring,
     prepare,
     recv_msg,
     send_msg,
     setup_terminal,
 )
-from daemon.runtime.spec import ContainerSpec, ProcessSpec
+from daemon.runtime.spec import ContainerSpec, ProcessSpec, SeccompProgram
 
 NAMESPACES = ("ipc", "uts", "net", "cgroup", "mnt")  # mnt last: it changes our root
 
@@ -67,9 +68,11 @@ class ContainerBody:
         prep = prepare(spec.process, spec.hostname)
         if os.path.exists("/proc/self/ns/cgroup"):  # after joining: the namespace roots at our cgroup
             linux.unshare(linux.CLONE_NEWCGROUP)
+        join_session_keyring(spec.id, first=True)
+        seccomp = spec.seccomp()
         send_msg(sync, {"ready": True})
         _wait_for(sync, "go")
-        finalize_and_exec(prep, spec.process, cwd)
+        finalize_and_exec(prep, spec.process, cwd, seccomp)
 
 
 class ExecBody:
@@ -77,16 +80,18 @@ class ExecBody:
 
     def __init__(
         self,
+        spec: ContainerSpec,
         cgroups: CgroupManager,
-        cgroup_name: str,
         init_pid: int,
         proc: ProcessSpec,
-        hostname: str,
         stdio: tuple[int, int, int],
         tty_size: tuple[int, int] | None,
+        seccomp: SeccompProgram | None,
     ) -> None:
-        self.proc, self.hostname, self.stdio, self.tty_size = proc, hostname, stdio, tty_size
-        self.cgroups, self.cgroup_name = cgroups, cgroup_name
+        """`seccomp`: the container's filter, which execs get too (runc loads the container's)."""
+        self.proc, self.stdio, self.tty_size, self.seccomp = proc, stdio, tty_size, seccomp
+        self.container_id, self.hostname = spec.id, spec.hostname
+        self.cgroups, self.cgroup_name = cgroups, spec.cgroup_name
         # open the namespaces now: the shim may not keep /proc/<pid> reachable for long
         self.ns_fds = []
         for name in NAMESPACES:
@@ -106,6 +111,7 @@ class ExecBody:
         else:
             _stdio(self.stdio)
         prep = prepare(self.proc, self.hostname)
+        join_session_keyring(self.container_id, first=False)
         send_msg(sync, {"ready": True})
         _wait_for(sync, "go")
-        finalize_and_exec(prep, self.proc, self.proc.cwd or "/")
+        finalize_and_exec(prep, self.proc, self.proc.cwd or "/", self.seccomp)

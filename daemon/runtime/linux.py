@@ -39,8 +39,8 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 _SYSCALLS = {  # syscalls glibc does not wrap in every version we meet
-    "x86_64": {"pivot_root": 155, "mount_setattr": 442},
-    "aarch64": {"pivot_root": 41, "mount_setattr": 442},
+    "x86_64": {"pivot_root": 155, "mount_setattr": 442, "seccomp": 317, "keyctl": 250},
+    "aarch64": {"pivot_root": 41, "mount_setattr": 442, "seccomp": 277, "keyctl": 219},
 }
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
@@ -106,11 +106,15 @@ def set_process_name(name: str) -> None:
     _check(_libc.prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0), "prctl(PR_SET_NAME)")
 
 
-def pivot_root(new_root: str, put_old: str) -> None:
-    number = _SYSCALLS.get(platform.machine(), {}).get("pivot_root")
+def _number(name: str) -> int:
+    number = _SYSCALLS.get(platform.machine(), {}).get(name)
     if number is None:
-        raise OSError(38, f"pivot_root: unsupported architecture {platform.machine()}")
-    _check(_libc.syscall(number, _b(new_root), _b(put_old)), "pivot_root")
+        raise OSError(38, f"{name}: unsupported architecture {platform.machine()}")
+    return number
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(_libc.syscall(_number("pivot_root"), _b(new_root), _b(put_old)), "pivot_root")
 
 
 class _MountAttr(ctypes.Structure):
@@ -124,9 +128,7 @@ class _MountAttr(ctypes.Structure):
 
 def make_tree_readonly(path: str) -> None:
     """Read-only for a mount and every mount below it, in one step (Linux 5.12+ mount_setattr)."""
-    number = _SYSCALLS.get(platform.machine(), {}).get("mount_setattr")
-    if number is None:
-        raise OSError(38, "mount_setattr: unsupported architecture")
+    number = _number("mount_setattr")
     attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
     _check(
         _libc.syscall(number, AT_FDCWD, _b(path), AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
@@ -159,6 +161,51 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+# seccomp: load a BPF program compiled by the daemon (no libseccomp needed here)
+SECCOMP_SET_MODE_FILTER = 1
+_SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
+    """Install a seccomp filter on the calling thread (seccomp(2) SECCOMP_SET_MODE_FILTER)."""
+    if not program or len(program) % _SOCK_FILTER_SIZE:
+        raise OSError(22, f"seccomp: a program of {len(program)} bytes is not a BPF program")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // _SOCK_FILTER_SIZE, ctypes.addressof(buf))
+    _check(
+        _libc.syscall(_number("seccomp"), SECCOMP_SET_MODE_FILTER, ctypes.c_ulong(flags), ctypes.byref(prog)),
+        "seccomp",
+    )
+
+
+# kernel keyrings (keyctl(2)); glibc leaves them to libkeyutils
+KEY_SPEC_SESSION_KEYRING = -3
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_SETPERM = 5
+KEYCTL_DESCRIBE = 6
+
+
+def _keyctl(op: int, *args: object) -> int:
+    return int(_check(_libc.syscall(_number("keyctl"), op, *args), f"keyctl({op})"))
+
+
+def join_session_keyring(name: str) -> int:
+    """Join the session keyring of this name, made if there is none we may join; its serial."""
+    return _keyctl(KEYCTL_JOIN_SESSION_KEYRING, ctypes.c_char_p(name.encode()))
+
+
+def add_key_permissions(serial: int, bits: int) -> None:
+    """Add permission bits to a key (KEYCTL_DESCRIBE gives "type;uid;gid;perm;description")."""
+    buf = ctypes.create_string_buffer(4096)
+    _keyctl(KEYCTL_DESCRIBE, ctypes.c_int(serial), buf, ctypes.c_size_t(len(buf)))
+    perm = int(buf.value.decode().split(";")[3], 16)
+    _keyctl(KEYCTL_SETPERM, ctypes.c_int(serial), ctypes.c_uint32(perm | bits))
 
 
 def bring_loopback_up() -> None:

@@ -5,6 +5,7 @@ These run in a freshly forked child of the shim, as root, inside the container's
 
 import array
 import contextlib
+import errno
 import json
 import os
 import resource
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from daemon.runtime import caps, linux
-from daemon.runtime.spec import DEFAULT_PATH, ProcessSpec, Rlimit
+from daemon.runtime.spec import DEFAULT_PATH, ProcessSpec, Rlimit, SeccompProgram
 from daemon.runtime.users import ExecUser, find_executable, resolve_user
 
 NOFILE_WANTED = 1048576  # what Docker gives containers; never above the host's hard limit
+KEY_POS_SEARCH = 0x08000000
+KEY_USR_SEARCH = 0x00080000
 
 
 @dataclass
@@ -130,11 +133,41 @@ def set_rlimits(limits: list[Rlimit]) -> None:
             raise StartError(f"error setting rlimit type {lim.type}: {reason}", 128) from e
 
 
-def finalize_and_exec(prep: Prepared, proc: ProcessSpec, cwd: str) -> NoReturn:
-    """Limits, privileges, then execve. Only returns by raising StartError (exec failed)."""
+def join_session_keyring(container_id: str, first: bool) -> None:
+    """Leave the daemon's session keyring for the container's own, as runc does: "_ses.<id>", made
+    by the first process (searchable, so that execs find it by name) and joined by execs. Keyrings are
+    not namespaced: without this, container root would possess the keys of whoever started us."""
+    try:
+        serial = linux.join_session_keyring(f"_ses.{container_id}")
+        if first:
+            linux.add_key_permissions(serial, KEY_POS_SEARCH | KEY_USR_SEARCH)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:  # a kernel without keyrings: nothing to leave
+            return
+        raise StartError(f"unable to join session keyring: {e.strerror}", 125) from e
+
+
+def _load_seccomp(seccomp: SeccompProgram) -> None:
+    try:
+        linux.seccomp_set_filter(seccomp.program, seccomp.flags)
+    except OSError as e:
+        raise StartError(f"error loading seccomp filter into kernel: {e.strerror}", 125) from e
+
+
+def finalize_and_exec(
+    prep: Prepared, proc: ProcessSpec, cwd: str, seccomp: SeccompProgram | None = None
+) -> NoReturn:
+    """Limits, privileges, the seccomp filter, then execve. Only returns by raising StartError.
+
+    The filter goes on in runc's order: with no-new-privileges, last, right before execve, so that as
+    few syscalls as possible run under it; without, before the capabilities are dropped, because
+    loading a filter then takes CAP_SYS_ADMIN (the filter must allow what follows: prctl, capset,
+    setgroups, setuid, chdir, rt_sigaction, execve)."""
     set_rlimits(proc.rlimits)
     if proc.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    elif seccomp is not None:
+        _load_seccomp(seccomp)
     keep = caps.mask(proc.caps)
     if not proc.privileged:
         for number in range(caps.last_cap() + 1):
@@ -154,6 +187,8 @@ def finalize_and_exec(prep: Prepared, proc: ProcessSpec, cwd: str) -> NoReturn:
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    if proc.no_new_privs and seccomp is not None:
+        _load_seccomp(seccomp)
     try:
         os.execve(prep.path, prep.args, dict(e.partition("=")[::2] for e in prep.env))
     except OSError as e:

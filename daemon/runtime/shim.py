@@ -117,6 +117,7 @@ class Shim:
     def __init__(self, exec_dir: Path, cgroups: CgroupManager | None = None) -> None:
         self.exec_dir = exec_dir
         self.spec = ContainerSpec.from_json((exec_dir / "spec.json").read_text())
+        self.seccomp = self.spec.seccomp()  # decoded once: every exec loads the container's filter
         self.cgroups = cgroups or detect()
         self.init: Session | None = None
         self.execs: dict[str, Session] = {}
@@ -322,9 +323,7 @@ class Shim:
             stdio, child_fds, ours = self._null_stdio()
         else:
             stdio, child_fds, ours = self._pipes(proc.tty, proc.open_stdin)
-        body = ExecBody(
-            self.cgroups, self.spec.cgroup_name, self.init.pid, proc, self.spec.hostname, stdio, size
-        )
+        body = ExecBody(self.spec, self.cgroups, self.init.pid, proc, stdio, size, self.seccomp)
         pid, sync = self._fork(body, child_fds)
         for fd in body.ns_fds:
             os.close(fd)

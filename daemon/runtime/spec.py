@@ -3,6 +3,7 @@
 The runtime knows nothing of the Docker API: the container service translates Docker's config into this.
 """
 
+import base64
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,6 +42,14 @@ class ProcessSpec:
         self.rlimits = [Rlimit(**r) if isinstance(r, dict) else r for r in self.rlimits]
 
 
+@dataclass(frozen=True)
+class SeccompProgram:
+    """A compiled seccomp filter, as the container's processes load it before execve."""
+
+    program: bytes
+    flags: int = 0
+
+
 @dataclass
 class ContainerSpec:
     id: str
@@ -60,6 +69,13 @@ class ContainerSpec:
     readonly_paths: list[str] = field(default_factory=list)
     log_path: str = ""
     tty_size: tuple[int, int] | None = None  # rows, cols
+    seccomp_filter: str = ""  # base64 of a BPF program the daemon compiled; "" for none
+    seccomp_flags: int = 0  # SECCOMP_FILTER_FLAG_* to load it with
+
+    def seccomp(self) -> "SeccompProgram | None":
+        if not self.seccomp_filter:
+            return None
+        return SeccompProgram(base64.b64decode(self.seccomp_filter), self.seccomp_flags)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
