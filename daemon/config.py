@@ -2,10 +2,15 @@
 
 import argparse
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES
+
 DEFAULT_SOCKET = "unix:///var/run/pydockerd.sock"
+DEFAULT_MAX_LAYER_SIZE = DEFAULT_MAX_LAYER_BYTES
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
 
 
 @dataclass
@@ -17,6 +22,27 @@ class DaemonConfig:
     group: str | None = None
     log_level: str = "info"
     cgroup_parent: str = "pydockerd"
+    # bytes an image layer may expand to (its uncompressed tar): stops gzip bombs in load and import
+    max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
+
+
+def parse_size(value: str) -> int:
+    """A size like dockerd's flags take it ("64g", "512MiB", "1048576"): binary multiples."""
+    match = _SIZE.match(value.strip())
+    if not match:
+        raise ValueError(f"invalid size: {value!r}")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** ("kmgtp".index(unit.lower()) + 1 if unit else 0))
+
+
+def _size_arg(value: str) -> int:
+    try:
+        size = parse_size(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if size < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{value!r} is below the minimum of 1 MiB")
+    return size
 
 
 FILE_KEYS = {  # daemon.json key -> attribute
@@ -27,6 +53,7 @@ FILE_KEYS = {  # daemon.json key -> attribute
     "group": "group",
     "log-level": "log_level",
     "cgroup-parent": "cgroup_parent",
+    "max-layer-size": "max_layer_size",
 }
 
 
@@ -41,6 +68,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-G", "--group", help="group owning the unix socket (mode 0660)")
     p.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error", "fatal"])
     p.add_argument("--cgroup-parent", help="parent cgroup of containers (default pydockerd)")
+    p.add_argument(
+        "--max-layer-size",
+        type=_size_arg,
+        help="largest uncompressed size of one image layer in load and import, e.g. 20g (default 64g)",
+    )
     p.add_argument("--config-file", help="JSON settings, like /etc/docker/daemon.json")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     return p
@@ -77,4 +109,9 @@ def _set(cfg: DaemonConfig, attr: str, value: object) -> None:
         value = Path(str(value)) if value else None
     if attr == "hosts" and isinstance(value, str):
         value = [value]
+    if attr == "max_layer_size" and not isinstance(value, int):
+        try:
+            value = _size_arg(str(value))
+        except argparse.ArgumentTypeError as e:
+            raise SystemExit(f"pydockerd: max-layer-size: {e}") from None
     setattr(cfg, attr, value)

@@ -124,7 +124,7 @@ async def test_errors_are_docker_json(client: TestClient, service: ImageService)
     resp = await client.post("/images/create?fromSrc=-&changes=RUN%20make", data=ROOTFS)
     assert resp.status == 400 and (await resp.json())["message"] == "run is not a valid change command"
     resp = await client.post("/images/create?fromSrc=-", data=b"not a tar" * 100)
-    assert resp.status == 400 and "invalid layer tar" in (await resp.json())["message"]
+    assert resp.status == 400 and (await resp.json())["message"] == "archive/tar: invalid tar header"
 
     image_id = await import_rootfs(client, "repo=busybox")
     service.set_usage_checker(lambda i: [("f" * 64, True)] if i == image_id else [])
