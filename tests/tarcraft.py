@@ -122,17 +122,18 @@ class ManyFiles:
     """A tar of `count` empty files spread over directories of 1000, made as it is read: the test
     holds no list of them, so the memory a reader keeps per entry is all that grows."""
 
-    def __init__(self, count: int, prefix: str = "d") -> None:
-        self._chunks = self._generate(count, prefix)
+    def __init__(self, count: int, prefix: str = "d", with_end: bool = True) -> None:
+        self._chunks = self._generate(count, prefix, with_end)
         self._buf = b""
 
     @staticmethod
-    def _generate(count: int, prefix: str) -> Iterator[bytes]:
+    def _generate(count: int, prefix: str, with_end: bool) -> Iterator[bytes]:
         for i in range(count):
             if i % 1000 == 0:
                 yield header(f"{prefix}{i // 1000}/", b"5", mode=0o755)
             yield _file_header(f"{prefix}{i // 1000}/f{i}")
-        yield end()
+        if with_end:
+            yield end()
 
     def read(self, n: int = -1) -> bytes:
         while (n < 0 or len(self._buf) < n) and (chunk := next(self._chunks, None)) is not None:
