@@ -86,6 +86,7 @@ class RunningDaemon:
     exec_root: Path
     pidfile: Path
     cgroup_parent: str
+    extra_args: tuple[str, ...] = ()  # more daemon flags
 
     @property
     def host(self) -> str:
@@ -149,6 +150,7 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
             d.cgroup_parent,
             "--log-level",
             "debug",
+            *d.extra_args,
         ],
         cwd=REPO,
         stdout=log,
@@ -169,7 +171,7 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
     raise RuntimeError("pydockerd did not answer /_ping within 30 s")
 
 
-def new_daemon(tmp: Path) -> RunningDaemon:
+def new_daemon(tmp: Path, extra_args: tuple[str, ...] = ()) -> RunningDaemon:
     d = RunningDaemon(
         root=tmp,
         sock=str(tmp / "pyd.sock"),
@@ -178,6 +180,7 @@ def new_daemon(tmp: Path) -> RunningDaemon:
         exec_root=tmp / "exec",
         pidfile=tmp / "pyd.pid",
         cgroup_parent=f"pydockerd-test-{os.getpid()}-{tmp.name[-6:]}",
+        extra_args=extra_args,
     )
     d.start()
     return d
