@@ -490,6 +490,8 @@ def extract_layer(src: Readable, dest: Path, max_bytes: int = DEFAULT_MAX_LAYER_
             hashing.drain()
         except TarFormatError as e:
             raise LayerError(e.message) from e
+        except ConnectionError:
+            raise  # the client went away in the middle of its upload: not the layer's fault
         except EOFError as e:  # a compressed stream cut short
             raise LayerError(ERR_EOF) from e
         except (gzip.BadGzipFile, lzma.LZMAError, zlib.error) as e:

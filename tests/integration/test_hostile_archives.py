@@ -5,6 +5,7 @@ unpacks many entries."""
 import gzip
 import json
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -203,3 +204,24 @@ def test_import_and_load_of_many_entries_in_bounded_memory(
     # measured: 3 to 5 MiB (buffers and threads, the same for 2,000 or 60,000 entries)
     assert load_growth < 8 << 10, load_growth
     assert import_growth < 8 << 10, import_growth
+
+
+@pytest.mark.parametrize("path", ["/v1.47/images/create?fromSrc=-&repo=gone", "/v1.47/images/load"])
+def test_a_client_that_goes_away_mid_upload_leaves_no_traceback(daemon: RunningDaemon, path: str) -> None:
+    log = daemon.root / "daemon.log"
+    start = log.stat().st_size
+    many = ManyFiles(2_000)
+    data = b"".join(iter(lambda: many.read(1 << 20), b""))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(daemon.sock)
+        head = f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+        head += f"Content-Length: {len(data)}\r\n\r\n"
+        s.sendall(head.encode() + data[: len(data) // 2])
+        time.sleep(0.5)
+    deadline = time.time() + 20
+    while b"the client went away" not in log.read_bytes()[start:] and time.time() < deadline:
+        time.sleep(0.1)
+    written = log.read_bytes()[start:]
+    assert b"the client went away" in written and b"Traceback" not in written, written.decode()[-2000:]
+    settle(daemon)
+    assert leftovers(daemon) == []
