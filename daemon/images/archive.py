@@ -11,8 +11,7 @@ headers again for just the names wanted, a batch at a time, following links insi
 most MAX_INDEXED members are remembered.
 """
 
-import bz2
-import gzip
+import io
 import json
 import lzma
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from daemon.errors import InvalidParameter
+from daemon.images.decompress import open_decompressed
 from daemon.images.platforms import host_platform
 from daemon.images.reference import parse
 from daemon.images.tarstream import (
@@ -60,19 +60,6 @@ class ArchiveImage:
 
 def _norm(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
-
-
-def _opener(path: Path) -> Any:
-    """How to open the archive for reading from its start: plain, or through its decompressor."""
-    with open(path, "rb") as f:
-        head = f.read(6)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.open
-    if head.startswith(b"BZh"):
-        return bz2.open
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.open
-    return open
 
 
 class _MemberReader:
@@ -124,7 +111,6 @@ class _MemberReader:
 class SaveArchive:
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._open = _opener(path)
         self._index: dict[str, TarEntry] = {}
         self._looked_up: set[str] = set()
         self._lookup(_ROOT_FILES)  # reads every header: a malformed archive is refused here
@@ -144,8 +130,8 @@ class SaveArchive:
         """One pass over the headers, remembering the members named in `wanted` (the last one of a
         name wins, as when unpacking)."""
         try:
-            with self._open(self._path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size if self._open is open else None
+            with open_decompressed(str(self._path)) as f:
+                size = os.fstat(f.fileno()).st_size if type(f) is io.BufferedReader else None
                 for entry in TarReader(f, size):
                     if entry.type not in HANDLED_TYPES:
                         raise unhandled_type(entry.type)  # Docker's untar refuses them
@@ -202,7 +188,7 @@ class SaveArchive:
 
     def open(self, name: str) -> _MemberReader:
         entry = self._member(name)
-        return _MemberReader(self._open(self._path, "rb"), entry)
+        return _MemberReader(open_decompressed(str(self._path)), entry)
 
     def read(self, name: str, limit: int = MAX_JSON) -> bytes:
         m = self._member(name)

@@ -11,10 +11,9 @@ Holes in sparse files stay holes. The uncompressed stream of one layer is capped
 
 Every refusal is a LayerError (400): a malformed tar in Go's words ("archive/tar: invalid tar
 header"), a file-system error in the form Docker reports it ("link /d /l: operation not permitted"),
-with paths inside the layer only.
+with paths inside the layer only. Out of space and I/O errors are the host's: 500s, in the same form.
 """
 
-import bz2
 import errno
 import gzip
 import hashlib
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.errors import InvalidParameter, SystemError_
+from daemon.images.decompress import decompressed
 from daemon.images.tarstream import (
     BLOCKDEV,
     CHAR,
@@ -80,23 +80,6 @@ class LayerResult:
     size: int  # bytes of regular file content
 
 
-class _Prepended:
-    """Gives back bytes already read for sniffing the compression, then the rest of the stream."""
-
-    def __init__(self, head: bytes, src: Readable) -> None:
-        self._head = head
-        self._src = src
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n < 0:
-                out, self._head = self._head + self._src.read(), b""
-                return out
-            out, self._head = self._head[:n], self._head[n:]
-            return out
-        return self._src.read(n)
-
-
 class _Hashing:
     """Hashes everything read through it (the diff ID is the digest of the uncompressed stream), and
     refuses to read more than `limit` bytes: a gzip bomb stops here, whatever its entries are."""
@@ -128,26 +111,6 @@ def _human(n: int) -> str:
         if n >= 1 << shift and n % (1 << shift) == 0:
             return f"{n >> shift} {unit}"
     return f"{n} bytes"
-
-
-def decompressed(src: Readable) -> Readable:
-    """Detects gzip/bzip2/xz by their magic numbers; anything else is taken as a plain tar."""
-    head = b""
-    while len(head) < 6:
-        more = src.read(6 - len(head))
-        if not more:
-            break
-        head += more
-    stream = _Prepended(head, src)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[call-overload]  # no seek needed for reading
-    if head.startswith(b"BZh"):
-        return bz2.BZ2File(stream, mode="rb")  # type: ignore[call-overload]  # no seek needed for reading
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(stream, mode="rb")  # type: ignore[arg-type]  # no seek needed for reading
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise LayerError("unsupported layer compression: zstd")
-    return stream
 
 
 def clean_parts(name: str) -> list[str]:

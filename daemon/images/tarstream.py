@@ -18,24 +18,35 @@ Entries come back with their name as found (the caller cleans it) and their type
 Go's: a '\\0' typeflag is a regular file, or a directory when the name ends with "/".
 """
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from daemon.errors import InvalidParameter
+from daemon.images.tarfields import (
+    ERR_EOF,
+    ERR_FIELD_TOO_LONG,
+    ERR_HEADER,
+    ERR_MISSING_DATA,
+    ERR_SPARSE_TOO_LONG,
+    ERR_UNREFERENCED_DATA,
+    XATTR_PREFIX,
+    TarFormatError,
+    checksum_ok,
+    cstring,
+    decimal,
+    decode,
+    number,
+    parse_pax,
+    pax_time_ns,
+    sparse_map_0x,
+    valid_segments,
+)
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 MAX_SPECIAL = 1 << 20  # Go's maxSpecialFileSize
 _SKIP_CHUNK = 1 << 20
 
-ERR_HEADER = "archive/tar: invalid tar header"
-ERR_EOF = "unexpected EOF"
-ERR_FIELD_TOO_LONG = "archive/tar: header field too long"
-ERR_SPARSE_TOO_LONG = "archive/tar: sparse map too long"
-ERR_MISSING_DATA = "archive/tar: sparse file references non-existent data"
-ERR_UNREFERENCED_DATA = "archive/tar: sparse file contains unreferenced data"
 
 # typeflags
 REG = "0"
@@ -55,11 +66,20 @@ _HEADER_ONLY = frozenset((LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO))
 # what Docker's archive.createTarFile unpacks (a global header it skips); it refuses anything else
 HANDLED_TYPES = frozenset((REG, LINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO, GLOBAL))
 
-_XATTR_PREFIX = "SCHILY.xattr."
-_MAX_INT64 = (1 << 63) - 1
-_OCTAL_DIGITS = b"01234567"
-_DECIMAL = re.compile(rb"[+-]?[0-9]+")
-_HIGH_BYTES = bytes(range(128, 256))
+__all__ = [  # the errors are part of what this module answers
+    "ERR_EOF",
+    "ERR_FIELD_TOO_LONG",
+    "ERR_HEADER",
+    "ERR_MISSING_DATA",
+    "ERR_SPARSE_TOO_LONG",
+    "ERR_UNREFERENCED_DATA",
+    "HANDLED_TYPES",
+    "TarEntry",
+    "TarFormatError",
+    "TarReader",
+    "unhandled_type",
+]
+
 _MAGIC_USTAR = b"ustar\x00"
 _MAGIC_GNU = b"ustar "
 _VERSION_GNU = b" \x00"
@@ -68,10 +88,6 @@ _TRAILER_STAR = b"tar\x00"
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
-
-
-class TarFormatError(InvalidParameter):
-    """A malformed tar stream; the message is Go's, as Docker reports it."""
 
 
 def unhandled_type(typeflag: str) -> TarFormatError:
@@ -96,125 +112,6 @@ class TarEntry:
     segments: tuple[tuple[int, int], ...] | None = None
     data_offset: int = 0  # where the stored data starts in the (uncompressed) stream
     stored: int = 0  # bytes of data stored in the archive: the sum of the segments when sparse
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _cstring(raw: bytes) -> bytes:
-    end = raw.find(b"\0")
-    return raw if end < 0 else raw[:end]
-
-
-def _number(raw: bytes) -> int:
-    """A numeric header field: base-256 when the top bit is set, else octal padded with NULs/spaces."""
-    if raw[0] & 0x80:
-        bits = len(raw) * 8 - 1
-        value = int.from_bytes(raw, "big") & ((1 << bits) - 1)
-        if value >> (bits - 1):  # negative, two's complement
-            value -= 1 << bits
-        if not -_MAX_INT64 - 1 <= value <= _MAX_INT64:
-            raise TarFormatError(ERR_HEADER)
-        return value
-    digits = raw.strip(b" \0")
-    nul = digits.find(b"\0")
-    if nul >= 0:
-        digits = digits[:nul]
-    if not digits:
-        return 0
-    if digits.translate(None, _OCTAL_DIGITS):  # anything but octal digits left
-        raise TarFormatError(ERR_HEADER)
-    return int(digits, 8)  # at most 12 digits: no overflow
-
-
-def _decimal(raw: bytes) -> int:
-    if not _DECIMAL.fullmatch(raw):
-        raise TarFormatError(ERR_HEADER)
-    value = int(raw)
-    if not -_MAX_INT64 - 1 <= value <= _MAX_INT64:
-        raise TarFormatError(ERR_HEADER)
-    return value
-
-
-def _pax_time_ns(raw: bytes) -> int:
-    seconds, dot, frac = raw.partition(b".")
-    secs = _decimal(seconds)
-    if not dot or not frac:
-        return secs * 1_000_000_000
-    if not frac.isdigit():
-        raise TarFormatError(ERR_HEADER)
-    nanos = int(frac[:9].ljust(9, b"0"))
-    return secs * 1_000_000_000 - nanos if seconds.startswith(b"-") else secs * 1_000_000_000 + nanos
-
-
-def _checksum_ok(block: bytes) -> bool:
-    expected = _number(block[148:156])
-    field_ = block[148:156]
-    unsigned = sum(block) - sum(field_) + 8 * 0x20
-    if expected == unsigned:
-        return True
-    high = (BLOCK - len(block.translate(None, _HIGH_BYTES))) - (8 - len(field_.translate(None, _HIGH_BYTES)))
-    return expected == unsigned - 256 * high
-
-
-def _pax_records(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """PAX records, "<length> <key>=<value>\\n"; anything malformed is an invalid header, as in Go."""
-    pos = 0
-    while pos < len(data):
-        space = data.find(b" ", pos)
-        if space < 0:
-            raise TarFormatError(ERR_HEADER)
-        length = _decimal(data[pos:space])
-        end = pos + length
-        if length < 5 or end > len(data) or data[end - 1 : end] != b"\n":
-            raise TarFormatError(ERR_HEADER)
-        key, eq, value = data[space + 1 : end - 1].partition(b"=")
-        if not eq or not key:
-            raise TarFormatError(ERR_HEADER)
-        nul_checked = value if key in (b"path", b"linkpath", b"uname", b"gname") else key
-        if b"\0" in nul_checked:
-            raise TarFormatError(ERR_HEADER)
-        yield key, value
-        pos = end
-
-
-def _parse_pax(data: bytes) -> dict[str, bytes]:
-    records: dict[str, bytes] = {}
-    sparse_map: list[bytes] = []  # format 0.0 repeats these two keys: keep them in order
-    for key, value in _pax_records(data):
-        if key in (b"GNU.sparse.offset", b"GNU.sparse.numbytes"):
-            wanted = b"GNU.sparse.offset" if len(sparse_map) % 2 == 0 else b"GNU.sparse.numbytes"
-            if key != wanted or b"," in value:
-                raise TarFormatError(ERR_HEADER)
-            sparse_map.append(value)
-        else:
-            records[_decode(key)] = value
-    if sparse_map:
-        records["GNU.sparse.map"] = b",".join(sparse_map)
-    return records
-
-
-def _segments_0x(records: dict[str, bytes]) -> list[tuple[int, int]]:
-    count = _decimal(records.get("GNU.sparse.numblocks", b""))
-    raw = records.get("GNU.sparse.map", b"")
-    numbers = raw.split(b",") if raw else []
-    if count < 0 or len(numbers) != 2 * count:
-        raise TarFormatError(ERR_HEADER)
-    values = [_decimal(n) for n in numbers]
-    return list(zip(values[::2], values[1::2], strict=True))
-
-
-def _valid_segments(segments: list[tuple[int, int]], size: int) -> bool:
-    """Go's validateSparseEntries: in order, not overlapping, inside the file."""
-    if size < 0:
-        return False
-    previous_end = 0
-    for offset, length in segments:
-        if offset < 0 or length < 0 or offset + length > size or offset < previous_end:
-            return False
-        previous_end = offset + length
-    return True
 
 
 class TarReader:
@@ -307,7 +204,7 @@ class TarReader:
             if len(second) < BLOCK:
                 raise TarFormatError(ERR_EOF)
             raise TarFormatError(ERR_HEADER)
-        if not _checksum_ok(block):
+        if not checksum_ok(block):
             raise TarFormatError(ERR_HEADER)
         return block
 
@@ -336,15 +233,15 @@ class TarReader:
                 self._done = True
                 return None
             typeflag = block[156:157].decode("latin-1") or _REG_A
-            size = _number(block[124:136])
+            size = number(block[124:136])
             if typeflag in (_PAX, GLOBAL):
-                pax = _parse_pax(self._special(size))
+                pax = parse_pax(self._special(size))
                 if typeflag == GLOBAL:
-                    name = _decode(pax["path"]) if pax.get("path") else _decode(_cstring(block[:100]))
+                    name = decode(pax["path"]) if pax.get("path") else decode(cstring(block[:100]))
                     return TarEntry(name, GLOBAL, data_offset=self._pos)
                 continue
             if typeflag in (_LONG_NAME, _LONG_LINK):
-                value = _cstring(self._special(size))
+                value = cstring(self._special(size))
                 if typeflag == _LONG_NAME:
                     long_name = value
                 else:
@@ -362,31 +259,31 @@ class TarReader:
         long_link: bytes | None,
     ) -> TarEntry:
         magic = block[257:263]
-        name = _cstring(block[:100])
+        name = cstring(block[:100])
         entry = TarEntry(
             name="",
             type=typeflag,
-            mode=_number(block[100:108]),
-            uid=_number(block[108:116]),
-            gid=_number(block[116:124]),
-            mtime_ns=_number(block[136:148]) * 1_000_000_000,
-            linkname=_decode(_cstring(block[157:257])),
+            mode=number(block[100:108]),
+            uid=number(block[108:116]),
+            gid=number(block[116:124]),
+            mtime_ns=number(block[136:148]) * 1_000_000_000,
+            linkname=decode(cstring(block[157:257])),
         )
         is_gnu = magic == _MAGIC_GNU and block[263:265] == _VERSION_GNU
         if magic == _MAGIC_USTAR or is_gnu:
-            entry.devmajor = _number(block[329:337])
-            entry.devminor = _number(block[337:345])
+            entry.devmajor = number(block[329:337])
+            entry.devminor = number(block[337:345])
             if magic == _MAGIC_USTAR:
                 star = block[508:512] == _TRAILER_STAR
-                prefix = _cstring(block[345:476] if star else block[345:500])
+                prefix = cstring(block[345:476] if star else block[345:500])
                 if prefix:
                     name = prefix + b"/" + name
-        entry.name = _decode(name)
+        entry.name = decode(name)
         self._merge_pax(entry, size, pax)
         if long_name:
-            entry.name = _decode(long_name)
+            entry.name = decode(long_name)
         if long_link:
-            entry.linkname = _decode(long_link)
+            entry.linkname = decode(long_link)
         if entry.type == _REG_A:
             entry.type = DIR if entry.name.endswith("/") else REG
         if entry.type in _HEADER_ONLY:
@@ -408,21 +305,21 @@ class TarReader:
             if not value:
                 continue  # an empty record keeps the header's value, as in Go
             if key == "path":
-                entry.name = _decode(value)
+                entry.name = decode(value)
             elif key == "linkpath":
-                entry.linkname = _decode(value)
+                entry.linkname = decode(value)
             elif key == "uid":
-                entry.uid = _decimal(value)
+                entry.uid = decimal(value)
             elif key == "gid":
-                entry.gid = _decimal(value)
+                entry.gid = decimal(value)
             elif key == "mtime":
-                entry.mtime_ns = _pax_time_ns(value)
+                entry.mtime_ns = pax_time_ns(value)
             elif key == "size":
-                entry.size = _decimal(value)
+                entry.size = decimal(value)
             elif key in ("atime", "ctime"):
-                _pax_time_ns(value)  # checked as Go does, not used
-            elif key.startswith(_XATTR_PREFIX):
-                entry.xattrs[key[len(_XATTR_PREFIX) :]] = value
+                pax_time_ns(value)  # checked as Go does, not used
+            elif key.startswith(XATTR_PREFIX):
+                entry.xattrs[key[len(XATTR_PREFIX) :]] = value
 
     def _skip_old_sparse_extensions(self) -> None:
         """Old GNU sparse headers continue in extension blocks; read past them, keeping nothing."""
@@ -442,12 +339,12 @@ class TarReader:
         else:
             version_1 = False
         if pax.get("GNU.sparse.name"):
-            entry.name = _decode(pax["GNU.sparse.name"])
+            entry.name = decode(pax["GNU.sparse.name"])
         real_size = pax.get("GNU.sparse.size") or pax.get("GNU.sparse.realsize")
         if real_size:
-            entry.size = _decimal(real_size)
-        segments = self._segments_1x0() if version_1 else _segments_0x(pax)
-        if entry.type in _HEADER_ONLY or not _valid_segments(segments, entry.size):
+            entry.size = decimal(real_size)
+        segments = self._segments_1x0() if version_1 else sparse_map_0x(pax)
+        if entry.type in _HEADER_ONLY or not valid_segments(segments, entry.size):
             raise TarFormatError(ERR_HEADER)
         entry.data_offset = self._pos
         entry.stored = self._remaining
@@ -475,12 +372,12 @@ class TarReader:
                 buf += block
                 newlines += block.count(b"\n")
             if count is None:
-                count = _decimal(bytes(buf[: buf.index(b"\n")]))
+                count = decimal(bytes(buf[: buf.index(b"\n")]))
                 if count < 0:
                     raise TarFormatError(ERR_HEADER)
                 wanted = 1 + 2 * count
                 continue
             break
         tokens = bytes(buf).split(b"\n", wanted)[1:wanted]
-        values = [_decimal(t) for t in tokens]
+        values = [decimal(t) for t in tokens]
         return list(zip(values[::2], values[1::2], strict=True))
