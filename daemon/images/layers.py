@@ -67,7 +67,15 @@ _HOST_ERRNOS = frozenset(
 
 _CREATE_OPS = {REG: "open", DIR: "mkdir", SYMLINK: "symlink", LINK: "link"}
 
-__all__ = ["DEFAULT_MAX_LAYER_BYTES", "LayerError", "LayerResult", "Readable", "clean_parts", "extract_layer"]
+__all__ = [
+    "DEFAULT_MAX_LAYER_BYTES",
+    "LayerError",
+    "LayerResult",
+    "Readable",
+    "clean_parts",
+    "extract_layer",
+    "remove_tree",
+]
 
 
 class LayerError(InvalidParameter):
@@ -139,7 +147,7 @@ def _time_ns(ns: int) -> int:
 def remove_tree(pfd: int, name: str) -> None:
     """Removes directory `name` of `pfd` and everything in it, without recursion (a layer may nest
     directories thousands deep) and with two fds open at most: up again through "..", which is safe
-    inside a staging directory nobody else writes to."""
+    in the daemon's own staging and trash directories, where nobody else writes."""
     names = [name]
     fd = os.open(name, _DIR_FLAGS, dir_fd=pfd)
     try:

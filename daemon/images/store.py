@@ -16,7 +16,7 @@ event loop and from worker threads (which unpack layers) at the same time.
 import json
 import logging
 import os
-import shutil
+import stat
 import threading
 import uuid
 from collections import Counter
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import InvalidParameter
-from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES, LayerResult, Readable, extract_layer
+from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES, LayerResult, Readable, extract_layer, remove_tree
 from daemon.images.timeutil import parse_ns
 from daemon.store.atomic import read_json, write_bytes_atomic, write_json_atomic
 from daemon.store.digest import SHA256_HEX, chain_ids, hex_of, is_digest, sha256_digest
@@ -406,17 +406,32 @@ class ImageStore:
         except FileNotFoundError:
             pass
         except OSError:
-            shutil.rmtree(path, ignore_errors=True)
+            self._remove(path.parent, path.name)
 
     def _purge_trash_soon(self) -> None:
         threading.Thread(target=self.purge_trash, name="image-trash", daemon=True).start()
 
     def purge_trash(self) -> None:
         for entry in list(self.trash.iterdir()):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
+            self._remove(self.trash, entry.name)
+
+    @staticmethod
+    def _remove(parent: Path, name: str) -> None:
+        """Without recursion: a layer may nest directories thousands deep (shutil.rmtree recursed
+        once per level and died there, leaving the trash full)."""
+        try:
+            fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if stat.S_ISDIR(os.lstat(name, dir_fd=fd).st_mode):
+                remove_tree(fd, name)
             else:
-                entry.unlink(missing_ok=True)
+                os.unlink(name, dir_fd=fd)
+        except OSError as e:  # another purge got there first, or the file system's trouble
+            log.debug("cannot remove %s/%s: %s", parent, name, e)
+        finally:
+            os.close(fd)
 
 
 def ref_repo(key: str) -> str:
