@@ -6,6 +6,7 @@ import gzip
 import json
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -136,12 +137,16 @@ def test_a_sparse_file_keeps_its_holes(daemon: RunningDaemon) -> None:
 @pytest.fixture
 def capped_daemon() -> Iterator[RunningDaemon]:
     tmp = Path(tempfile.mkdtemp(prefix="pyd-cap-"))
-    d = new_daemon(tmp, ("--max-layer-size", "8m"))
+    try:
+        d = new_daemon(tmp, ("--max-layer-size", "8m"))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         yield d
     finally:
         stop_daemon(d)
-        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
 def test_the_layer_cap_stops_a_gzip_bomb(capped_daemon: RunningDaemon, tmp_path: Path) -> None:
