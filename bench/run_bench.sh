@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Time `docker run --rm busybox true` through the real docker CLI against pydockerd and, when it is
 # installed, Docker Engine (dockerd); print mean/median/p90, the ratio, and the daemons' memory.
+# With `archives` first: the daemons' peak memory while `docker import` and `docker load` unpack
+# many files (bench/archives.py; BENCH_FILES, 300000).
 #
 #   bench/run_bench.sh            (or: make bench)
+#   bench/run_bench.sh archives   (or: make bench-archives)
 #
 # Env: BENCH_N (runs, 20), BENCH_WARMUP (2), BENCH_DAEMONS (pydockerd,dockerd), BENCH_RUN_ARGS (extra
 # `docker run` flags), BENCH_CONTAINERS (detached containers for the memory figure, 5; 0 skips it),
@@ -49,7 +52,12 @@ fi
 
 # In the background, so that a signal to this script is passed on at once (bash runs traps only
 # between foreground commands); bench.py then stops its daemons, and the EXIT trap checks the rest.
-"$python" bench/bench.py run --workdir "$workdir" "$@" &
+if [ "${1:-}" = archives ]; then
+    shift
+    "$python" bench/archives.py --workdir "$workdir" "$@" &
+else
+    "$python" bench/bench.py run --workdir "$workdir" "$@" &
+fi
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null || true' INT TERM HUP
 set +e

@@ -2,10 +2,15 @@
 
 import argparse
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES
+
 DEFAULT_SOCKET = "unix:///var/run/pydockerd.sock"
+DEFAULT_MAX_LAYER_SIZE = DEFAULT_MAX_LAYER_BYTES
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
 
 
 @dataclass
@@ -21,6 +26,27 @@ class DaemonConfig:
     http_read_header_timeout: float = 300.0
     http_idle_timeout: float = 300.0
     max_connections: int | None = None  # None: half the open-file limit
+    # bytes an image layer may expand to (its uncompressed tar): stops gzip bombs in load and import
+    max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
+
+
+def parse_size(value: str) -> int:
+    """A size like dockerd's flags take it ("64g", "512MiB", "1048576"): binary multiples."""
+    match = _SIZE.match(value.strip())
+    if not match:
+        raise ValueError(f"invalid size: {value!r}")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** ("kmgtp".index(unit.lower()) + 1 if unit else 0))
+
+
+def _size_arg(value: str) -> int:
+    try:
+        size = parse_size(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if size < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{value!r} is below the minimum of 1 MiB")
+    return size
 
 
 FILE_KEYS = {  # daemon.json key -> attribute
@@ -34,6 +60,7 @@ FILE_KEYS = {  # daemon.json key -> attribute
     "http-read-header-timeout": "http_read_header_timeout",
     "http-idle-timeout": "http_idle_timeout",
     "max-connections": "max_connections",
+    "max-layer-size": "max_layer_size",
 }
 SECONDS = ("http_read_header_timeout", "http_idle_timeout")
 
@@ -66,6 +93,11 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="API connections open at once; more wait to be accepted (default: half the open-file limit)",
+    )
+    p.add_argument(
+        "--max-layer-size",
+        type=_size_arg,
+        help="largest uncompressed size of one image layer in load and import, e.g. 20g (default 64g)",
     )
     p.add_argument("--config-file", help="JSON settings, like /etc/docker/daemon.json")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
@@ -105,6 +137,11 @@ def _set(cfg: DaemonConfig, attr: str, value: object) -> None:
         value = Path(str(value)) if value else None
     if attr == "hosts" and isinstance(value, str):
         value = [value]
+    if attr == "max_layer_size" and not isinstance(value, int):
+        try:
+            value = _size_arg(str(value))
+        except argparse.ArgumentTypeError as e:
+            raise SystemExit(f"pydockerd: max-layer-size: {e}") from None
     setattr(cfg, attr, value)
 
 

@@ -36,7 +36,7 @@ class Daemon:
         self.events = EventBus()
         self.cgroups = detect()
         self.runtime = Runtime(config.exec_root)
-        self.images = ImageService(config.data_root, self.events)
+        self.images = ImageService(config.data_root, self.events, config.max_layer_size)
         self.containers = ContainerService(
             config.data_root, self.runtime, self.images, self.events, self.cgroups, config.cgroup_parent
         )

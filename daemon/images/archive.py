@@ -3,18 +3,39 @@
 Understands the classic layout (manifest.json, <id>.json, <id>/layer.tar), the Docker 25+ layout
 (manifest.json pointing into an OCI blobs/sha256/ tree, with index.json and oci-layout beside it), and
 plain OCI image layouts that have only index.json.
+
+The archive (spooled to a file, maybe compressed) is never held in memory, nor the list of its
+members: opening it reads every header once (a malformed tar is refused there, in Go's words, as
+Docker does), and keeps only manifest.json and index.json. Further files are found by scanning the
+headers again for just the names wanted, a batch at a time, following links inside the archive; at
+most MAX_INDEXED members are remembered.
 """
 
+import io
 import json
+import lzma
+import os
 import posixpath
-import tarfile
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from daemon.errors import InvalidParameter
+from daemon.images.decompress import open_decompressed
 from daemon.images.platforms import host_platform
 from daemon.images.reference import parse
+from daemon.images.tarstream import (
+    GLOBAL,
+    HANDLED_TYPES,
+    LINK,
+    REG,
+    SYMLINK,
+    TarEntry,
+    TarReader,
+    unhandled_type,
+)
 from daemon.store.digest import hex_of, is_digest
 
 INDEX_TYPES = {
@@ -25,6 +46,9 @@ NAME_ANNOTATION = "io.containerd.image.name"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 MAX_JSON = 16 << 20
 MAX_LINK_DEPTH = 16
+MAX_INDEXED = 10_000  # members remembered: manifests, configs and layers of every image in the archive
+_ROOT_FILES = ("manifest.json", "index.json")
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -34,22 +58,65 @@ class ArchiveImage:
     repo_tags: list[str]
 
 
-class SaveArchive:
-    def __init__(self, path: Path) -> None:
-        try:
-            self._tf = tarfile.open(path, "r:*")  # noqa: SIM115 -- closed by close()
-        except tarfile.ReadError as e:  # its message lists every decompressor tried: too long
-            raise InvalidParameter("invalid tar archive: neither a tar file nor a compressed one") from e
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise InvalidParameter(f"invalid tar archive: {e}") from e
-        try:
-            self._members = {self._norm(m.name): m for m in self._tf.getmembers()}
-        except (tarfile.TarError, EOFError, OSError) as e:
-            self._tf.close()
-            raise InvalidParameter(f"invalid tar archive: {e}") from e
+def _norm(name: str) -> str:
+    return posixpath.normpath("/" + name).lstrip("/")
+
+
+class _MemberReader:
+    """One member's content, read from its own handle on the archive; a sparse file's holes are zeros."""
+
+    def __init__(self, f: IO[bytes], entry: TarEntry) -> None:
+        self._f = f
+        f.seek(entry.data_offset)  # a decompressing file reads its way there
+        segments = entry.segments if entry.segments is not None else ((0, entry.size),)
+        self._runs: list[tuple[bool, int]] = []  # (is data, length), in file order
+        pos = 0
+        for offset, length in segments:
+            self._runs += [(False, offset - pos), (True, length)]
+            pos = offset + length
+        self._runs.append((False, entry.size - pos))
+        self._runs.reverse()  # pop() from the end
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self._next(_CHUNK), b""))
+        return self._next(n)
+
+    def _next(self, n: int) -> bytes:
+        while self._runs and self._runs[-1][1] == 0:
+            self._runs.pop()
+        if not self._runs or n == 0:
+            return b""
+        is_data, left = self._runs[-1]
+        take = min(n, left)
+        if is_data:
+            data = self._f.read(take)
+            if len(data) < take:
+                raise InvalidParameter("invalid tar archive: unexpected EOF")
+        else:
+            data = bytes(take)
+        self._runs[-1] = (is_data, left - take)
+        return data
 
     def close(self) -> None:
-        self._tf.close()
+        self._f.close()
+
+    def __enter__(self) -> "_MemberReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SaveArchive:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._index: dict[str, TarEntry] = {}
+        self._looked_up: set[str] = set()
+        self._lookup(_ROOT_FILES)  # reads every header: a malformed archive is refused here
+
+    def close(self) -> None:
+        self._index.clear()
 
     def __enter__(self) -> "SaveArchive":
         return self
@@ -57,32 +124,71 @@ class SaveArchive:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @staticmethod
-    def _norm(name: str) -> str:
-        return posixpath.normpath("/" + name).lstrip("/")
+    # ---- finding members ----------------------------------------------------------------------
 
-    def _member(self, name: str) -> tarfile.TarInfo:
+    def _scan(self, wanted: set[str]) -> None:
+        """One pass over the headers, remembering the members named in `wanted` (the last one of a
+        name wins, as when unpacking)."""
+        try:
+            with open_decompressed(str(self._path)) as f:
+                size = os.fstat(f.fileno()).st_size if type(f) is io.BufferedReader else None
+                for entry in TarReader(f, size):
+                    if entry.type not in HANDLED_TYPES:
+                        raise unhandled_type(entry.type)  # Docker's untar refuses them
+                    name = _norm(entry.name)
+                    if entry.type != GLOBAL and name in wanted:
+                        self._index[name] = entry
+        except EOFError as e:  # a compressed archive cut short
+            raise InvalidParameter("unexpected EOF") from e
+        except (OSError, lzma.LZMAError, zlib.error) as e:
+            raise InvalidParameter(f"invalid tar archive: {e}") from e
+
+    def _lookup(self, names: Iterable[str]) -> None:
+        """Finds `names` and what their links point to, in one scan per level of links."""
+        todo = {_norm(n) for n in names} - self._looked_up
+        for _ in range(MAX_LINK_DEPTH + 1):
+            if not todo:
+                return
+            if len(self._looked_up) + len(todo) > MAX_INDEXED:
+                raise InvalidParameter(f"invalid archive: it refers to more than {MAX_INDEXED} files")
+            self._looked_up |= todo
+            self._scan(todo)
+            targets = {self._link_target(n) for n in todo if n in self._index}
+            todo = {t for t in targets if t is not None} - self._looked_up
+
+    def _link_target(self, path: str) -> str | None:
+        m = self._index[path]
+        if m.type == SYMLINK:
+            return _norm(posixpath.join(posixpath.dirname(path), m.linkname))
+        if m.type == LINK:
+            return _norm(m.linkname)
+        return None
+
+    def _member(self, name: str) -> TarEntry:
         """The regular file at `name`, following symlinks and hardlinks inside the archive."""
-        path = self._norm(name)
+        self._lookup([name])
+        path = _norm(name)
         for _ in range(MAX_LINK_DEPTH):
-            m = self._members.get(path)
+            m = self._index.get(path)
             if m is None:
                 raise InvalidParameter(f"invalid archive: {name} not found")
-            if m.isreg():
+            if m.type == REG:
                 return m
-            if m.issym():
-                path = self._norm(posixpath.join(posixpath.dirname(path), m.linkname))
-            elif m.islnk():
-                path = self._norm(m.linkname)
-            else:
+            target = self._link_target(path)
+            if target is None:
                 raise InvalidParameter(f"invalid archive: {name} is not a file")
+            path = target
         raise InvalidParameter(f"invalid archive: too many links at {name}")
 
-    def open(self, name: str) -> IO[bytes]:
-        f = self._tf.extractfile(self._member(name))
-        if f is None:
-            raise InvalidParameter(f"invalid archive: cannot read {name}")
-        return f
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Finds many members in one scan (else each lookup of a new name scans the archive)."""
+        self._lookup(names)
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def open(self, name: str) -> _MemberReader:
+        entry = self._member(name)
+        return _MemberReader(open_decompressed(str(self._path)), entry)
 
     def read(self, name: str, limit: int = MAX_JSON) -> bytes:
         m = self._member(name)
@@ -94,11 +200,12 @@ class SaveArchive:
     def _json(self, name: str) -> Any:
         try:
             return json.loads(self.read(name))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise InvalidParameter(f"invalid archive: {name}: {e}") from e
 
     def has(self, name: str) -> bool:
-        return self._norm(name) in self._members
+        self._lookup([name])
+        return _norm(name) in self._index
 
     def images(self) -> list[ArchiveImage]:
         if self.has("manifest.json"):
@@ -111,16 +218,20 @@ class SaveArchive:
         manifest = self._json("manifest.json")
         if not isinstance(manifest, list):
             raise InvalidParameter("invalid archive: manifest.json is not a list")
-        out = []
         for entry in manifest:
             if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
                 raise InvalidParameter("invalid archive: manifest.json entry without Config")
             layers = entry.get("Layers") or []
             tags = entry.get("RepoTags") or []
+            if not isinstance(layers, list) or not isinstance(tags, list):
+                raise InvalidParameter("invalid archive: bad manifest.json entry")
             if not all(isinstance(x, str) for x in [*layers, *tags]):
                 raise InvalidParameter("invalid archive: bad manifest.json entry")
-            out.append(ArchiveImage(self.read(entry["Config"]), list(layers), list(tags)))
-        return out
+        self.prefetch(name for e in manifest for name in [e["Config"], *(e.get("Layers") or [])])
+        return [
+            ArchiveImage(self.read(e["Config"]), list(e.get("Layers") or []), list(e.get("RepoTags") or []))
+            for e in manifest
+        ]
 
     # ---- plain OCI layout -----------------------------------------------------------------------
 
@@ -132,15 +243,24 @@ class SaveArchive:
 
     def _from_oci_index(self) -> list[ArchiveImage]:
         index = self._json("index.json")
+        if not isinstance(index, dict) or not isinstance(index.get("manifests") or [], list):
+            raise InvalidParameter("invalid archive: bad index.json")
+        descs = [d for d in index.get("manifests") or [] if isinstance(d, dict)]
+        self.prefetch(_blob_paths(descs))
+        picked = [(d, self._pick_manifest(d)) for d in descs]
+        wanted: list[str] = []
+        for _, manifest in picked:
+            if manifest is not None:
+                wanted.append(self._blob_path(manifest.get("config")))
+                wanted.extend(self._blob_path(layer) for layer in manifest.get("layers") or [])
+        self.prefetch(wanted)
         out = []
-        for desc in index.get("manifests") or []:
-            annotations = desc.get("annotations") or {}
-            manifest = self._pick_manifest(desc)
+        for desc, manifest in picked:
             if manifest is None:
                 continue
             config = self.read(self._blob_path(manifest.get("config")))
             layers = [self._blob_path(layer) for layer in manifest.get("layers") or []]
-            out.append(ArchiveImage(config, layers, _names(annotations)))
+            out.append(ArchiveImage(config, layers, _names(desc.get("annotations") or {})))
         if not out:
             raise InvalidParameter("invalid archive: no image for this platform in index.json")
         return out
@@ -149,11 +269,15 @@ class SaveArchive:
         """Follows nested indexes down to the manifest for this machine's platform."""
         for _ in range(MAX_LINK_DEPTH):
             doc = self._json(self._blob_path(desc))
+            if not isinstance(doc, dict):
+                return None
             if desc.get("mediaType") not in INDEX_TYPES and "manifests" not in doc:
-                return doc if isinstance(doc, dict) else None
+                return doc
             wanted = host_platform()
             chosen = None
-            for child in doc.get("manifests") or []:
+            children = [c for c in doc.get("manifests") or [] if isinstance(c, dict)]
+            self.prefetch(_blob_paths(children))
+            for child in children:
                 plat = child.get("platform") or {}
                 if plat.get("os") == wanted.os and plat.get("architecture") == wanted.architecture:
                     if wanted.variant and plat.get("variant") not in (None, wanted.variant):
@@ -164,6 +288,12 @@ class SaveArchive:
                 return None
             desc = chosen
         return None
+
+
+def _blob_paths(descriptors: list[dict[str, Any]]) -> list[str]:
+    """The blobs that valid descriptors point to (the others are refused when they are used)."""
+    digests = [d.get("digest") for d in descriptors]
+    return [f"blobs/sha256/{hex_of(d)}" for d in digests if isinstance(d, str) and is_digest(d)]
 
 
 def _names(annotations: dict[str, str]) -> list[str]:

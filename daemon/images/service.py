@@ -20,6 +20,7 @@ from daemon.images import filters as image_filters
 from daemon.images import views
 from daemon.images.archive import ArchiveImage, SaveArchive
 from daemon.images.changes import apply_changes, empty_container_config
+from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES
 from daemon.images.platforms import parse_platform
 from daemon.images.reference import Reference, familiar_with_tag, parse, parse_repo_tag
 from daemon.images.store import ImageStore, Layer, StoredImage, diff_ids_of, ref_repo, validate_config
@@ -90,12 +91,14 @@ def _config_bytes(config: dict[str, Any]) -> bytes:
 
 
 class ImageService:
-    def __init__(self, data_root: Path, events: EventBus) -> None:
+    def __init__(
+        self, data_root: Path, events: EventBus, max_layer_size: int = DEFAULT_MAX_LAYER_BYTES
+    ) -> None:
         self._tmp = data_root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         remove_stale_spools(self._tmp)
         self._uploads = upload_pool()
-        self._store = ImageStore(data_root / "image")
+        self._store = ImageStore(data_root / "image", max_layer_size)
         self._events = events
         self._usage: UsageChecker = lambda _image_id: []
 

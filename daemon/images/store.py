@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import InvalidParameter
-from daemon.images.layers import LayerResult, Readable, extract_layer
+from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES, LayerResult, Readable, extract_layer
 from daemon.images.timeutil import parse_ns
 from daemon.store.atomic import read_json, write_bytes_atomic, write_json_atomic
 from daemon.store.digest import SHA256_HEX, chain_ids, hex_of, is_digest, sha256_digest
@@ -95,8 +95,9 @@ def diff_ids_of(config: dict[str, Any]) -> list[str]:
 
 
 class ImageStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_layer_size: int = DEFAULT_MAX_LAYER_BYTES) -> None:
         self.root = root
+        self.max_layer_size = max_layer_size
         self.imagedb = root / "imagedb" / "sha256"
         self.metadata_dir = root / "imagedb" / "metadata"
         self.layers_dir = root / "layers" / "sha256"
@@ -228,7 +229,7 @@ class ImageStore:
         work = self.staging / uuid.uuid4().hex
         try:
             work.mkdir(mode=0o700)
-            result: LayerResult = extract_layer(src, work / "diff")
+            result: LayerResult = extract_layer(src, work / "diff", self.max_layer_size)
             if expected_diff_id is not None and result.diff_id != expected_diff_id:
                 raise InvalidParameter(
                     f"invalid diffID for layer: expected {expected_diff_id!r}, got {result.diff_id!r}"

@@ -5,12 +5,24 @@ import hashlib
 import io
 import os
 import stat
+import subprocess
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from daemon.images.layers import LayerError, clean_parts, extract_layer
+from tests.tarcraft import (
+    ManyFiles,
+    end,
+    header,
+    old_gnu_sparse,
+    pax_header,
+    pax_record,
+    pax_sparse_1_0,
+    regular,
+)
 
 
 def member(name: str, type_: bytes = tarfile.REGTYPE, data: bytes = b"", **attrs: object) -> tuple:
@@ -213,3 +225,128 @@ def test_garbage_is_a_layer_error(tmp_path: Path) -> None:
         unpack(tmp_path, b"this is not a tar archive at all" * 40)
     with pytest.raises(LayerError):
         unpack(tmp_path / "z", b"\x1f\x8b\x08\x00garbage")
+
+
+# ---- hostile and malformed layers (issue 5) ----------------------------------------------------------
+
+
+def test_a_corrupt_header_in_the_middle_refuses_the_layer(tmp_path: Path) -> None:
+    data = bytearray(tar_bytes(member("a", data=b"1"), member("b", data=b"2"), member("c", data=b"3")))
+    data[1024 + 148 : 1024 + 156] = b"0000000\0"  # b's checksum: tarfile took this for the end
+    with pytest.raises(LayerError, match=r"^archive/tar: invalid tar header$"):
+        unpack(tmp_path, bytes(data))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_truncated_layer_is_an_unexpected_eof(tmp_path: Path, compress: bool) -> None:
+    data = tar_bytes(member("a", data=b"x" * 5000))[:3000]
+    with pytest.raises(LayerError, match=r"^unexpected EOF$"):
+        unpack(tmp_path, gzip.compress(data) if compress else data)
+    if compress:
+        whole = gzip.compress(tar_bytes(member("a", data=os.urandom(5000))))
+        with pytest.raises(LayerError, match=r"^unexpected EOF$"):
+            unpack(tmp_path / "cut", whole[: len(whole) // 2])
+
+
+def test_sparse_files_keep_their_holes(tmp_path: Path) -> None:
+    size = 256 << 20
+    data = pax_sparse_1_0("var/log/lastlog", size, [(8192, b"A" * 4096), (200 << 20, b"B" * 100)]) + end()
+    dest, _, reported = unpack(tmp_path, data)
+    path = dest / "var/log/lastlog"
+    st = path.stat()
+    assert st.st_size == size == reported
+    assert st.st_blocks * 512 < 1 << 20  # tarfile wrote 256 MiB of zeros here
+    with open(path, "rb") as f:
+        assert f.read(8192) == bytes(8192)
+        assert f.read(4096) == b"A" * 4096
+        f.seek(200 << 20)
+        assert f.read(101) == b"B" * 100 + b"\0"
+
+
+def test_old_gnu_sparse_entries_are_refused_as_docker_does(tmp_path: Path) -> None:
+    data = old_gnu_sparse("big", 2 << 30, [(1 << 20, b"data")]) + end()
+    with pytest.raises(LayerError, match=r"^unhandled tar header type 83$"):
+        unpack(tmp_path, data)
+    assert not (tmp_path / "layer/diff/big").exists()
+
+
+def test_types_docker_does_not_unpack_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(LayerError, match=r"^unhandled tar header type 86$"):  # 'V', a GNU volume label
+        unpack(tmp_path, header("label", b"V") + end())
+
+
+def test_a_global_header_changes_nothing(tmp_path: Path) -> None:
+    data = pax_header(pax_record("mtime", "1000"), b"g", "pax_global_header") + regular("f", b"x") + end()
+    dest, _, _ = unpack(tmp_path, data)
+    assert (dest / "f").stat().st_mtime == 1_600_000_000  # tarfile gave it the global mtime
+    assert not (dest / "pax_global_header").exists()
+
+
+def test_the_layer_size_cap_stops_a_gzip_bomb(tmp_path: Path) -> None:
+    bomb = gzip.compress(tar_bytes(member("zeros", data=bytes(8 << 20))))
+    assert len(bomb) < 20_000
+    dest = tmp_path / "layer" / "diff"
+    with pytest.raises(LayerError, match=r"^layer too large: its uncompressed tar exceeds 1 MiB"):
+        extract_layer(io.BytesIO(bomb), dest, max_bytes=1 << 20)
+    assert (dest / "zeros").stat().st_size <= 1 << 20  # stopped early, not after writing it all
+
+
+def test_a_hardlink_to_a_directory_is_a_layer_error(tmp_path: Path) -> None:
+    data = tar_bytes(member("d/", tarfile.DIRTYPE), member("l", tarfile.LNKTYPE, linkname="d"))
+    with pytest.raises(LayerError, match=r"^link /d /l: operation not permitted$"):
+        unpack(tmp_path, data)
+
+
+def test_a_name_over_255_bytes_is_a_layer_error(tmp_path: Path) -> None:
+    name = "d/" + "x" * 300
+    with pytest.raises(LayerError, match=f"^open /{name}: file name too long$"):
+        unpack(tmp_path, tar_bytes(member(name, data=b"x")))
+
+
+def test_ids_the_kernel_cannot_take_are_a_layer_error(tmp_path: Path) -> None:
+    info, data = member("f", data=b"x")
+    info.pax_headers = {"uid": str(1 << 40)}
+    with pytest.raises(LayerError, match=r'^failed to Lchown "/f" for UID 1099511627776, GID 0'):
+        unpack(tmp_path, tar_bytes((info, data), pax=True))
+
+
+def test_replacing_a_very_deep_tree_needs_no_recursion(tmp_path: Path) -> None:
+    deep = "/".join(["a"] * 1200)  # deeper than the recursion limit (1000)
+    data = tar_bytes(member(deep + "/f", data=b"x"), member("a", data=b"now a file"), pax=True)
+    try:
+        dest, _, _ = unpack(tmp_path, data)  # shutil.rmtree recursed once per level: RecursionError
+        assert (dest / "a").read_bytes() == b"now a file"
+    finally:  # a tree left behind would make pytest's own clean-up (shutil.rmtree) fail
+        subprocess.run(["rm", "-rf", str(tmp_path / "layer")], check=True)
+
+
+def test_directory_times_survive_children_in_any_order(tmp_path: Path) -> None:
+    data = tar_bytes(
+        member("a/", tarfile.DIRTYPE, mtime=1_100_000_000),
+        member("b/", tarfile.DIRTYPE, mtime=1_200_000_000),
+        member("a/x", data=b"x"),
+        member("b/y", data=b"y"),
+        member("a/sub/z", data=b"z"),  # a/sub is made on the way
+        member("b/y", data=b"replaced"),
+        member("a/.wh.x"),
+    )
+    dest, _, _ = unpack(tmp_path, data)
+    assert (dest / "a").stat().st_mtime == 1_100_000_000
+    assert (dest / "b").stat().st_mtime == 1_200_000_000
+
+
+def _peak_while_unpacking(tmp_path: Path, count: int) -> int:
+    tracemalloc.start()
+    try:
+        result = extract_layer(ManyFiles(count), tmp_path / str(count))
+        assert len(list((tmp_path / str(count) / "d0").iterdir())) == min(count, 1000)
+        assert result.size == 0
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_unpacking_memory_does_not_grow_with_the_number_of_entries(tmp_path: Path) -> None:
+    # few entries: creating a file takes up to a millisecond on a busy disk, ten times that traced
+    small, large = _peak_while_unpacking(tmp_path, 300), _peak_while_unpacking(tmp_path, 3_000)
+    assert large < small + (256 << 10), (small, large)  # tarfile kept ~550 bytes per entry: +1.5 MiB

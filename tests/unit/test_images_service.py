@@ -1,10 +1,15 @@
 """ImageService on a real store in tmp_path: import, load (both save layouts), tag, delete, list, restart."""
 
+import asyncio
+import bz2
 import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
+import re
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -20,8 +25,12 @@ from daemon.store.digest import chain_ids
 # ---- builders ------------------------------------------------------------------------------------
 
 
-def tar_of(files: dict[str, bytes | None], symlinks: dict[str, str] | None = None) -> bytes:
-    """A tar with regular files (None: a directory) and symlinks, in the given order."""
+def tar_of(
+    files: dict[str, bytes | None],
+    symlinks: dict[str, str] | None = None,
+    hardlinks: dict[str, str] | None = None,
+) -> bytes:
+    """A tar with regular files (None: a directory), then symlinks and hardlinks, in the given order."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
         for name, data in files.items():
@@ -36,6 +45,10 @@ def tar_of(files: dict[str, bytes | None], symlinks: dict[str, str] | None = Non
         for name, target in (symlinks or {}).items():
             info = tarfile.TarInfo(name)
             info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+        for name, target in (hardlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.LNKTYPE, target
             tf.addfile(info)
     return buf.getvalue()
 
@@ -337,7 +350,7 @@ async def test_load_untagged_and_moved_tags(svc: ImageService) -> None:
         ),
         (classic_save([(image_config([BASE]), [BASE], ["Bad:1"])]), "must be lowercase"),
         (tar_of({"hello.txt": b"hi"}), "manifest.json not found"),
-        (b"garbage" * 100, "invalid tar archive"),
+        (b"garbage" * 100, "archive/tar: invalid tar header"),
     ],
 )
 async def test_load_rejects_bad_archives(
@@ -621,3 +634,80 @@ async def test_an_unreadable_image_keeps_every_layer_at_restart(tmp_path: Path, 
     again = ImageService(tmp_path, bus)
     assert again.count() == 0
     assert layer_count(tmp_path) == 2
+
+
+# ---- hostile archives (issue 5) ----------------------------------------------------------------------
+
+
+def corrupt_at(data: bytes, name: str) -> bytes:
+    """`data` with the checksum of member `name`'s header broken."""
+    at = data.index(name.encode() + b"\0")
+    return data[: at + 148] + b"0000000\0" + data[at + 156 :]
+
+
+def nothing_left(svc: ImageService, tmp_path: Path) -> None:
+    assert svc.count() == 0
+    assert layer_count(tmp_path) == 0
+    assert list((tmp_path / "image/staging").iterdir()) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_import_refuses_a_corrupt_header_in_the_middle(svc: ImageService, tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameter, match=r"^archive/tar: invalid tar header$"):
+        await svc.import_image(Body(corrupt_at(BASE, "etc/")), "broken", None, [], None, None)
+    nothing_left(svc, tmp_path)  # tarfile stopped there and made an image of bin/ alone
+
+
+LAYER_FAULTS = [
+    (corrupt_at(BASE, "etc/"), "archive/tar: invalid tar header"),
+    (BASE[:1600], "unexpected EOF"),  # inside the header of etc/
+    (tar_of({"d/": None}, hardlinks={"l": "d"}), "link /d /l: operation not permitted"),
+    (tar_of({"x" * 300: b"x"}), f"open /{'x' * 300}: file name too long"),
+]
+
+
+@pytest.mark.parametrize(("layer", "message"), LAYER_FAULTS)
+async def test_load_reports_layer_faults_in_dockers_words(
+    svc: ImageService, tmp_path: Path, layer: bytes, message: str
+) -> None:
+    with pytest.raises(InvalidParameter, match=f"^{re.escape(message)}$"):
+        await load_all(svc, classic_save([(image_config([layer]), [layer], ["bad:1"])]))
+    nothing_left(svc, tmp_path)
+
+
+async def test_load_refuses_a_corrupt_header_anywhere_in_the_archive(
+    svc: ImageService, tmp_path: Path
+) -> None:
+    archive = classic_save([(image_config([BASE]), [BASE], ["x:1"])])
+    broken = corrupt_at(archive, "manifest.json")  # tarfile found no manifest after it: another error
+    with pytest.raises(InvalidParameter, match=r"^archive/tar: invalid tar header$"):
+        await load_all(svc, broken + tar_of({"after": b"more"}))
+    nothing_left(svc, tmp_path)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+async def test_load_takes_compressed_archives(svc: ImageService, compress: Any) -> None:
+    cfg = image_config([BASE, APP])
+    archive = classic_save([(cfg, [BASE, APP], ["z:1"]), (image_config([BASE]), [BASE], ["z:0"])])
+    assert await load_all(svc, compress(archive)) == [
+        {"stream": "Loaded image: z:1\n"},
+        {"stream": "Loaded image: z:0\n"},
+    ]
+    assert (await svc.resolve("z:1")).id == "sha256:" + sha(cfg)
+
+
+async def test_a_failed_very_deep_layer_leaves_an_empty_trash(svc: ImageService, tmp_path: Path) -> None:
+    deep = "/".join(["a"] * 1200) + "/f"  # deeper than the recursion limit (1000)
+    layer = corrupt_at(tar_of({deep: b"x", "zz": b"after"}), "zz")
+    try:
+        with pytest.raises(InvalidParameter, match=r"^archive/tar: invalid tar header$"):
+            await svc.import_image(Body(layer), "deep", None, [], None, None)
+        trash = tmp_path / "image/trash"
+        for _ in range(200):  # the purge runs in a thread of its own
+            if not any(trash.iterdir()):
+                break
+            await asyncio.sleep(0.05)
+        assert list(trash.iterdir()) == []  # shutil.rmtree died of RecursionError, the tree stayed
+        nothing_left(svc, tmp_path)
+    finally:  # what is left would make pytest's own clean-up (shutil.rmtree) fail
+        subprocess.run(["rm", "-rf", str(tmp_path / "image")], check=True)
