@@ -28,7 +28,6 @@ from pathlib import Path
 
 from daemon.errors import InvalidParameter, SystemError_
 from daemon.images.decompress import decompressed
-from daemon.store.trees import remove_tree
 from daemon.images.tarstream import (
     BLOCKDEV,
     CHAR,
@@ -46,6 +45,7 @@ from daemon.images.tarstream import (
     TarReader,
     unhandled_type,
 )
+from daemon.store.trees import remove_tree
 
 log = logging.getLogger(__name__)
 
