@@ -4,7 +4,6 @@ Owns the records and calls the runtime; knows nothing of HTTP.
 """
 
 import asyncio
-import base64
 import contextlib
 import logging
 import os
@@ -21,7 +20,8 @@ from daemon.containers.locking import Held, when_free
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
 from daemon.containers.record import RESOURCE_KEYS, new_record
-from daemon.containers.security import SeccompPolicy, check_security_opts, no_new_privileges, process_caps
+from daemon.containers.runspec import build_spec, container_caps, write_etc_files
+from daemon.containers.security import SeccompPolicy
 from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.state import (
     ZERO_TIME,
@@ -33,16 +33,13 @@ from daemon.containers.state import (
     check_unpause,
 )
 from daemon.containers.store import Container, ContainerStore
-from daemon.containers.ulimits import rlimits
 from daemon.containers.update_body import parse_update
 from daemon.containers.validate import check_create
-from daemon.errors import Conflict, InvalidParameter, NotImplementedYet, NotModified, SystemError_
+from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
-from daemon.runtime import caps
 from daemon.runtime.cgroups import CgroupManager, Resources, validate
 from daemon.runtime.client import ExitInfo, Runtime, RuntimeFailure, ShimStream
 from daemon.runtime.logfile import timestamp
-from daemon.runtime.spec import MASKED_PATHS, READONLY_PATHS, BindMount, ContainerSpec, ProcessSpec
 from daemon.store.trash import Trash
 from daemon.store.trees import remove_tree, tree_size
 
@@ -206,10 +203,9 @@ class ContainerService:
                 )
         if not req.Image:
             raise InvalidParameter("config.Image: field is required")  # Docker: "No command specified" later
-        warnings = check_create(req, body)
-        self._check_host_config(hc_raw)
+        warnings = check_create(req, body, self.ncpu)
         # compiled now: a profile libseccomp refuses is refused here, and the start finds it cached
-        await self.seccomp.filter_for(hc_raw, self._process_caps(hc_raw))
+        await self.seccomp.filter_for(hc_raw, container_caps(hc_raw))
         image = await self.images.resolve(req.Image)
         lower = self.images.layer_dirs(image.id)
         cid = secrets.token_hex(32)
@@ -224,7 +220,7 @@ class ContainerService:
         try:
             for sub in ("rw/upper", "rw/work"):
                 (cdir / sub).mkdir(parents=True, exist_ok=True)
-            self._write_etc_files(c)
+            write_etc_files(c)
             self.store.save(c)  # the record last: a crash before it leaves a dir that load() removes
         except BaseException:
             with contextlib.suppress(OSError):
@@ -233,51 +229,6 @@ class ContainerService:
         self.store.add(c)
         self.events.publish("container", "create", cid, self._attrs(c))
         return {"Id": cid, "Warnings": warnings}
-
-    def _check_host_config(self, hc: dict[str, Any]) -> None:
-        try:
-            validate(Resources.from_host_config(hc), self.ncpu)
-        except ValueError as e:
-            raise InvalidParameter(str(e)) from e
-        mode = hc.get("NetworkMode") or "default"
-        if mode not in ("default", "bridge", "none", "host"):
-            raise NotImplementedYet(
-                f"network mode {mode!r} is not implemented yet (only none, host and default)"
-            )
-        try:
-            caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged")))
-        except ValueError as e:
-            raise InvalidParameter(str(e)) from e
-        check_security_opts(hc.get("SecurityOpt") or [])
-        for key in (
-            "Dns",
-            "ExtraHosts",
-            "PortBindings",
-            "Links",
-            "VolumesFrom",
-            "Devices",
-            "Mounts",
-            "Tmpfs",
-        ):
-            if hc.get(key):
-                raise NotImplementedYet(f"HostConfig.{key} is not implemented yet")
-
-    def _write_etc_files(self, c: Container) -> None:
-        hostname = c.config["Hostname"]
-        (c.dir / "hostname").write_text(hostname + "\n")
-        hosts = (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-        )
-        if c.host_config["NetworkMode"] == "host":
-            with contextlib.suppress(OSError):
-                hosts = Path("/etc/hosts").read_text()
-        (c.dir / "hosts").write_text(hosts)
-        resolv = ""
-        if c.host_config["NetworkMode"] == "host":
-            with contextlib.suppress(OSError):
-                resolv = Path("/etc/resolv.conf").read_text()
-        (c.dir / "resolv.conf").write_text(resolv)
 
     def _attrs(self, c: Container, **extra: str) -> dict[str, str]:
         attrs = {"image": c.config.get("Image", ""), "name": c.name}
@@ -289,58 +240,6 @@ class ContainerService:
         return f"{self.cgroup_parent}/{c.id}"
 
     # --- start ----------------------------------------------------------------------------------
-
-    def _process_caps(self, hc: dict[str, Any]) -> list[str]:
-        return process_caps(hc, bool(hc.get("Privileged")))
-
-    async def _spec(self, c: Container) -> ContainerSpec:
-        hc, cfg = c.host_config, c.config
-        privileged = bool(hc.get("Privileged"))
-        mode = hc.get("NetworkMode") or "bridge"
-        size = hc.get("ConsoleSize") or [0, 0]
-        process = ProcessSpec(
-            args=[c.data["Path"], *c.data["Args"]],
-            env=list(cfg.get("Env") or []),
-            cwd=cfg.get("WorkingDir") or "/",
-            user=cfg.get("User") or "",
-            tty=bool(cfg.get("Tty")),
-            open_stdin=bool(cfg.get("OpenStdin")),
-            stdin_once=bool(cfg.get("StdinOnce")),
-            caps=self._process_caps(hc),
-            no_new_privs=no_new_privileges(hc),
-            privileged=privileged,
-            rlimits=rlimits(hc),
-        )
-        seccomp = await self.seccomp.filter_for(hc, process.caps)
-        binds = bind_specs.parse_binds(hc.get("Binds"))
-        for b in binds:
-            bind_specs.ensure_source(b)
-        graph = c.data["GraphDriver"]["Data"]
-        return ContainerSpec(
-            id=c.id,
-            process=process,
-            lower_dirs=graph["LowerDir"].split(":"),
-            upper_dir=graph["UpperDir"],
-            work_dir=graph["WorkDir"],
-            hostname=cfg.get("Hostname") or "",
-            domainname=cfg.get("Domainname") or "",
-            readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-            network_mode="host" if mode == "host" else "private",
-            mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
-            etc_files={
-                "/etc/hostname": c.data["HostnamePath"],
-                "/etc/hosts": c.data["HostsPath"],
-                "/etc/resolv.conf": c.data["ResolvConfPath"],
-            },
-            cgroup_name=self._cgroup(c),
-            resources=hc,
-            masked_paths=[] if privileged else list(MASKED_PATHS),
-            readonly_paths=[] if privileged else list(READONLY_PATHS),
-            log_path=c.data["LogPath"],
-            tty_size=(size[0], size[1]) if size and size[0] and size[1] else None,
-            seccomp_filter=base64.b64encode(seccomp.program).decode() if seccomp else "",
-            seccomp_flags=seccomp.flags if seccomp else 0,
-        )
 
     async def start(self, ref: str) -> None:
         c = self.get(ref)
@@ -356,7 +255,7 @@ class ContainerService:
     async def _start_locked(self, c: Container) -> None:
         check_start(c.status, c.id)
         try:
-            pid = await self.runtime.create(await self._spec(c))
+            pid = await self.runtime.create(await build_spec(c, self.seccomp, self._cgroup(c)))
         except Exception as e:
             self._fail_pending(c)
             if not isinstance(e, RuntimeFailure | OSError):

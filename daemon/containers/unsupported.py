@@ -1,8 +1,7 @@
 """Create options we do not implement yet: refused with 501 and a message, never accepted and ignored.
 
 A key is refused only when it asks for something (a value other than what clients send by default);
-the docker CLI sends most keys with their zero value on every create. The keys service.py already
-refuses (Dns, ExtraHosts, PortBindings, Links, VolumesFrom, Devices, Mounts, Tmpfs) are not repeated.
+the docker CLI sends most keys with their zero value on every create.
 """
 
 from typing import Any
@@ -42,6 +41,9 @@ NOT_EMPTY = {
     "Sysctls": "map[string]string",
     "StorageOpt": "map[string]string",
 }
+# networking and volumes, coming in their own issues: refused when they ask for anything
+NOT_YET = ("Dns", "ExtraHosts", "PortBindings", "Links", "VolumesFrom", "Devices", "Mounts", "Tmpfs")
+NETWORK_MODES = ("default", "bridge", "none", "host")
 NOT_SET = {  # string keys refused when not empty
     "CgroupParent": "string",
     "Cgroup": "container.CgroupSpec",
@@ -57,6 +59,12 @@ def _refuse(what: str) -> NotImplementedYet:
 def check(req: CreateBody, hc: dict[str, Any]) -> list[str]:
     """Raise NotImplementedYet for an option we would otherwise ignore; return warnings for options
     Docker itself discards on Linux."""
+    mode = check_str(hc, "NetworkMode") or "default"
+    if mode not in NETWORK_MODES:
+        raise NotImplementedYet(f"network mode {mode!r} is not implemented yet (only none, host and default)")
+    for key in NOT_YET:
+        if hc.get(key):
+            raise _refuse(f"HostConfig.{key}")
     for key, go_type in NOT_EMPTY.items():
         value = check_map(hc, key, go_type) if go_type.startswith("map") else check_list(hc, key, go_type)
         if value:

@@ -14,9 +14,12 @@ from typing import Any
 from daemon.containers import bind_specs, unsupported
 from daemon.containers.gojson import check_int, check_map, check_str
 from daemon.containers.model import CreateBody, HealthcheckBody, RestartPolicyBody
+from daemon.containers.security import check_security_opts
 from daemon.containers.signals import parse_signal
 from daemon.containers.ulimits import check_ulimits
 from daemon.errors import InvalidParameter
+from daemon.runtime import caps
+from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.spec import PROC_FILES_ALLOWED
 
 MAX_HOSTNAME = 64  # HOST_NAME_MAX: sethostname(2) refuses more
@@ -24,7 +27,7 @@ MIN_HEALTH_DURATION = 1_000_000  # 1ms in ns (container.MinimumDuration)
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
 
 
-def check_create(req: CreateBody, body: dict[str, Any]) -> list[str]:
+def check_create(req: CreateBody, body: dict[str, Any], ncpu: int) -> list[str]:
     """Raise InvalidParameter (400) or NotImplementedYet (501) for a body dockerd or we refuse.
 
     Returns the warnings to send back with the created container.
@@ -48,6 +51,9 @@ def check_create(req: CreateBody, body: dict[str, Any]) -> list[str]:
     check_binds_outside_proc(model.Binds if model else None)
     check_annotations(hc)
     check_ulimits(model.Ulimits if model else None)
+    check_resources(hc, ncpu)
+    check_caps(hc)
+    check_security_opts(hc.get("SecurityOpt") or [])
     # the platform's checks
     check_hostname(req.Hostname or "")
     check_domainname(req.Domainname or "")
@@ -187,6 +193,20 @@ def check_restart_policy(policy: RestartPolicyBody | None, auto_remove: bool) ->
             + ", ".join(f"'{p}'" for p in RESTART_POLICIES[:-1])
             + f", or '{RESTART_POLICIES[-1]}'"
         )
+
+
+def check_resources(hc: dict[str, Any], ncpu: int) -> None:
+    try:
+        validate(Resources.from_host_config(hc), ncpu)
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from e
+
+
+def check_caps(hc: dict[str, Any]) -> None:
+    try:
+        caps.resolve(hc.get("CapAdd") or [], hc.get("CapDrop") or [], bool(hc.get("Privileged")))
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from e
 
 
 def check_binds_outside_proc(binds: list[str] | None) -> None:

@@ -19,12 +19,12 @@ from daemon.runtime.spec import ProcessSpec, Rlimit
 
 def refused(body: dict[str, Any]) -> DaemonError:
     with pytest.raises(DaemonError) as info:
-        check_create(parse_create(body), body)
+        check_create(parse_create(body), body, 2)
     return info.value
 
 
 def accepted(body: dict[str, Any]) -> list[str]:
-    return check_create(parse_create(body), body)
+    return check_create(parse_create(body), body, 2)
 
 
 def hc(**host_config: Any) -> dict[str, Any]:
@@ -175,7 +175,7 @@ def test_the_cli_default_body_passes_without_warnings() -> None:
 )
 def test_wrong_types_get_gos_words(body: dict[str, Any], words: str) -> None:
     with pytest.raises(InvalidParameter) as info:
-        check_create(parse_create(body), body)
+        check_create(parse_create(body), body, 2)
     assert info.value.message.startswith("invalid JSON: json: " + words)
 
 

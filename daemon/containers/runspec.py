@@ -1,0 +1,88 @@
+"""What the runtime is told: a container's record (Docker's config) turned into a ContainerSpec, and the
+/etc files every container gets. Knows the record's shape and the runtime's, nothing of the life cycle."""
+
+import base64
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from daemon.containers import bind_specs
+from daemon.containers.security import SeccompPolicy, no_new_privileges, process_caps
+from daemon.containers.store import Container
+from daemon.containers.ulimits import rlimits
+from daemon.runtime.spec import MASKED_PATHS, READONLY_PATHS, BindMount, ContainerSpec, ProcessSpec
+
+HOSTS = (
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+)
+
+
+def container_caps(hc: dict[str, Any]) -> list[str]:
+    return process_caps(hc, bool(hc.get("Privileged")))
+
+
+def write_etc_files(c: Container) -> None:
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bound over the image's at start;
+    with the host's network, the host's own hosts and resolv.conf."""
+    (c.dir / "hostname").write_text(c.config["Hostname"] + "\n")
+    hosts, resolv = HOSTS, ""
+    if c.host_config["NetworkMode"] == "host":
+        with contextlib.suppress(OSError):
+            hosts = Path("/etc/hosts").read_text()
+        with contextlib.suppress(OSError):
+            resolv = Path("/etc/resolv.conf").read_text()
+    (c.dir / "hosts").write_text(hosts)
+    (c.dir / "resolv.conf").write_text(resolv)
+
+
+async def build_spec(c: Container, seccomp: SeccompPolicy, cgroup_name: str) -> ContainerSpec:
+    """The spec of the container's first process and its root; missing bind sources are made here, as
+    `docker run -v` does."""
+    hc, cfg = c.host_config, c.config
+    privileged = bool(hc.get("Privileged"))
+    mode = hc.get("NetworkMode") or "bridge"
+    size = hc.get("ConsoleSize") or [0, 0]
+    process = ProcessSpec(
+        args=[c.data["Path"], *c.data["Args"]],
+        env=list(cfg.get("Env") or []),
+        cwd=cfg.get("WorkingDir") or "/",
+        user=cfg.get("User") or "",
+        tty=bool(cfg.get("Tty")),
+        open_stdin=bool(cfg.get("OpenStdin")),
+        stdin_once=bool(cfg.get("StdinOnce")),
+        caps=container_caps(hc),
+        no_new_privs=no_new_privileges(hc),
+        privileged=privileged,
+        rlimits=rlimits(hc),
+    )
+    compiled = await seccomp.filter_for(hc, process.caps)
+    binds = bind_specs.parse_binds(hc.get("Binds"))
+    for b in binds:
+        bind_specs.ensure_source(b)
+    graph = c.data["GraphDriver"]["Data"]
+    return ContainerSpec(
+        id=c.id,
+        process=process,
+        lower_dirs=graph["LowerDir"].split(":"),
+        upper_dir=graph["UpperDir"],
+        work_dir=graph["WorkDir"],
+        hostname=cfg.get("Hostname") or "",
+        domainname=cfg.get("Domainname") or "",
+        readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        network_mode="host" if mode == "host" else "private",
+        mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
+        etc_files={
+            "/etc/hostname": c.data["HostnamePath"],
+            "/etc/hosts": c.data["HostsPath"],
+            "/etc/resolv.conf": c.data["ResolvConfPath"],
+        },
+        cgroup_name=cgroup_name,
+        resources=hc,
+        masked_paths=[] if privileged else list(MASKED_PATHS),
+        readonly_paths=[] if privileged else list(READONLY_PATHS),
+        log_path=c.data["LogPath"],
+        tty_size=(size[0], size[1]) if size and size[0] and size[1] else None,
+        seccomp_filter=base64.b64encode(compiled.program).decode() if compiled else "",
+        seccomp_flags=compiled.flags if compiled else 0,
+    )
