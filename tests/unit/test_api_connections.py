@@ -86,8 +86,12 @@ async def serve() -> AsyncIterator[Serve]:
 
 
 async def closed_within(reader: asyncio.StreamReader, timeout: float = WAIT) -> bytes:
-    """Everything the server sends until it closes the connection (fails if it does not in time)."""
-    return await asyncio.wait_for(reader.read(), timeout)
+    """Everything the server sends until it closes the connection (fails if it does not in time). A
+    write of ours that met the closed socket first (EPIPE) is passed on to the reader: closed too."""
+    try:
+        return await asyncio.wait_for(reader.read(), timeout)
+    except (BrokenPipeError, ConnectionResetError):
+        return b""
 
 
 async def response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
