@@ -6,7 +6,10 @@ the transport (see client-facts.md): its data is the client's stdin, its half-cl
 
 import asyncio
 import contextlib
+import fcntl
 import select
+import struct
+import termios
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -14,8 +17,32 @@ from aiohttp import web
 from daemon.api.common import api_version
 
 PEER_CHECK_INTERVAL = 1.0  # seconds between looks for a vanished client
+HEAD_READ_WAIT = 1.0  # seconds the stream waits for the client to read the 101 before it goes on anyway
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+
+
+def _unread(transport: asyncio.BaseTransport) -> int:
+    """Bytes we sent that the client has not read yet (SIOCOUTQ: a unix socket's send queue)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
+    except OSError:
+        return 0
+
+
+async def until_head_read(transport: asyncio.BaseTransport) -> None:
+    """Until the client has read the 101 and its headers (bounded). docker-py reads the head through a
+    buffered reader and then the raw socket: what came with the head is lost to it. Docker starts an
+    exec's process only after the upgrade, so its output comes later; ours may be waiting already."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HEAD_READ_WAIT
+    delay = 0.0005
+    while _unread(transport) and loop.time() < deadline:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.02)
 
 
 def _peer_closed(transport: asyncio.BaseTransport) -> bool:
@@ -136,6 +163,7 @@ async def hijack(request: web.Request, multiplexed: bool) -> AsyncIterator[Hijac
     if transport.is_reading() is False:
         transport.resume_reading()
     conn = HijackedConn(ours, leftover, resp)
+    await until_head_read(transport)
     try:
         yield conn
     finally:

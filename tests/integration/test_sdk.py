@@ -183,3 +183,35 @@ def test_run_missing_image_tries_a_pull_that_says_it_is_not_implemented(client: 
     assert err.value.status_code == 501
     assert "pulling images from a registry is not implemented" in str(err.value)
     assert {c.id for c in client.containers.list(all=True)} == before
+
+
+def test_output_ready_before_the_head_is_read_reaches_a_buffered_client(
+    daemon: RunningDaemon, client: docker.DockerClient, made: list[Container]
+) -> None:
+    """docker-py reads the 101's head through a buffered reader, then the raw socket: whatever arrives
+    with the head is lost to it. An exec's output is often ready before the client reads the head (a
+    loaded machine, a slow client); exec_run then returned b"" with exit code 0. This client reads as
+    docker-py does, but late, so that everything the daemon sends at once is there before the head."""
+    import http.client
+    import json
+
+    c = start(client, made)
+    exec_id = client.api.exec_create(c.id, ["echo", "ready before the head"])["Id"]
+    body = json.dumps({"Detach": False, "Tty": False}).encode()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(daemon.sock)
+        s.sendall(
+            f"POST /v1.47/exec/{exec_id}/start HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+            f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        time.sleep(0.5)  # the exec has run and printed by now
+        head = http.client.HTTPResponse(s)  # reads through s.makefile("rb"), like docker-py
+        head.begin()
+        assert head.status == 101
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    assert raw[8:] == b"ready before the head\n", raw
+    assert raw[:8] == b"\x01\x00\x00\x00\x00\x00\x00\x16"
