@@ -229,29 +229,35 @@ def stop_daemon(d: RunningDaemon) -> None:
 
 
 @contextlib.contextmanager
-def _daemon_in_new_dir(prefix: str) -> Iterator[RunningDaemon]:
-    """A daemon with busybox imported, in a new short directory (unix socket paths are short)."""
+def daemon_in_new_dir(
+    prefix: str, extra_args: tuple[str, ...] = (), wrapper: tuple[str, ...] = (), busybox: bool = True
+) -> Iterator[RunningDaemon]:
+    """A daemon of its own (with busybox imported unless told not to), in a new short directory (unix
+    socket paths are short), stopped and removed afterwards, also when it fails to start."""
     if not is_root():
         pytest.skip("needs root")
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
-    d = new_daemon(tmp)
     try:
-        import_busybox(d)
-        yield d
+        d = new_daemon(tmp, extra_args, wrapper)
+        try:
+            if busybox:
+                import_busybox(d)
+            yield d
+        finally:
+            stop_daemon(d)
     finally:
-        stop_daemon(d)
         with contextlib.suppress(OSError):
             remove_tree(tmp)  # not shutil.rmtree: a test's container may have left a very deep tree
 
 
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[RunningDaemon]:
-    with _daemon_in_new_dir("pydockerd-test-") as d:
+    with daemon_in_new_dir("pydockerd-test-") as d:
         yield d
 
 
 @pytest.fixture
 def fresh_daemon() -> Iterator[RunningDaemon]:
     """A daemon of the test's own, for tests that kill or restart it."""
-    with _daemon_in_new_dir("pyd-") as d:
+    with daemon_in_new_dir("pyd-") as d:
         yield d

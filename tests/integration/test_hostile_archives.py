@@ -4,17 +4,14 @@ unpacks many entries."""
 
 import gzip
 import json
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningDaemon, new_daemon, stop_daemon, unix_request
+from tests.conftest import RunningDaemon, daemon_in_new_dir, unix_request
 from tests.tarcraft import (
     ManyFiles,
     end,
@@ -136,17 +133,8 @@ def test_a_sparse_file_keeps_its_holes(daemon: RunningDaemon) -> None:
 
 @pytest.fixture
 def capped_daemon() -> Iterator[RunningDaemon]:
-    tmp = Path(tempfile.mkdtemp(prefix="pyd-cap-"))
-    try:
-        d = new_daemon(tmp, ("--max-layer-size", "8m"))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    try:
+    with daemon_in_new_dir("pyd-cap-", ("--max-layer-size", "8m"), busybox=False) as d:
         yield d
-    finally:
-        stop_daemon(d)
-        subprocess.run(["rm", "-rf", str(tmp)], check=False)
 
 
 def test_the_layer_cap_stops_a_gzip_bomb(capped_daemon: RunningDaemon, tmp_path: Path) -> None:

@@ -4,9 +4,7 @@ descriptor flood that neither floods the log nor stops the daemon for good."""
 
 import contextlib
 import re
-import shutil
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningDaemon, import_busybox, new_daemon, stop_daemon, unix_request
+from tests.conftest import RunningDaemon, daemon_in_new_dir, import_busybox, unix_request
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -24,13 +22,8 @@ SHORT = 1.0  # the header and idle timeouts of the `short` daemon
 
 @contextlib.contextmanager
 def own_daemon(extra_args: tuple[str, ...] = (), wrapper: tuple[str, ...] = ()) -> Iterator[RunningDaemon]:
-    tmp = Path(tempfile.mkdtemp(prefix="pyd-h-"))
-    d = new_daemon(tmp, extra_args, wrapper)
-    try:
+    with daemon_in_new_dir("pyd-h-", extra_args, wrapper, busybox=False) as d:
         yield d
-    finally:
-        stop_daemon(d)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

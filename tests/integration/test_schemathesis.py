@@ -11,10 +11,7 @@ Left out, because a generated request cannot drive them to an end:
   object. Generated ids never name one, so they are run, but only their 404s are seen.
 """
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +20,7 @@ import schemathesis
 from docker.transport import UnixHTTPAdapter
 from schemathesis.config import SchemathesisConfig
 
-from tests.conftest import REPO, RunningDaemon, import_busybox, new_daemon, stop_daemon
+from tests.conftest import REPO, RunningDaemon, daemon_in_new_dir
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -56,14 +53,8 @@ schema = schemathesis.openapi.from_path(REPO / "api-spec" / "openapi.yaml", conf
 
 @pytest.fixture(scope="module")
 def pyd() -> Iterator[RunningDaemon]:
-    tmp = Path(tempfile.mkdtemp(prefix="pyd-st-"))
-    d = new_daemon(tmp)
-    try:
-        import_busybox(d)
+    with daemon_in_new_dir("pyd-st-") as d:
         yield d
-    finally:
-        stop_daemon(d)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
