@@ -137,7 +137,7 @@ def _set(cfg: DaemonConfig, attr: str, value: object) -> None:
         value = Path(str(value)) if value else None
     if attr == "hosts" and isinstance(value, str):
         value = [value]
-    if attr == "max_layer_size" and not isinstance(value, int):
+    if attr == "max_layer_size":  # a parsed flag again, daemon.json's value for the first time
         try:
             value = _size_arg(str(value))
         except argparse.ArgumentTypeError as e:

@@ -47,3 +47,9 @@ def test_a_max_layer_size_below_one_mib_is_refused(
     config.write_text(json.dumps({"max-layer-size": "lots"}))
     with pytest.raises(SystemExit, match="max-layer-size: invalid size: 'lots'"):
         load(["--config-file", str(config)])
+    for number in (5, -1, True):  # a JSON number or bool gets the flag's checks, not a pass
+        config.write_text(json.dumps({"max-layer-size": number}))
+        with pytest.raises(SystemExit, match="max-layer-size: "):
+            load(["--config-file", str(config)])
+    config.write_text(json.dumps({"max-layer-size": 8 << 20}))
+    assert load(["--config-file", str(config)])[0].max_layer_size == 8 << 20
