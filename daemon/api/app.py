@@ -70,16 +70,20 @@ def method_not_allowed(method: str, allowed: set[str]) -> web.Response:
     return resp
 
 
+_NEWEST, _OLDEST = parse_version(API_VERSION), parse_version(MIN_API_VERSION)
+
+
 @web.middleware
 async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse API versions outside [MIN_API_VERSION, API_VERSION], with Docker's words."""
     asked = request.match_info.get("api_version")
     if asked:
-        if parse_version(asked) > parse_version(API_VERSION):
+        version = parse_version(asked)
+        if version > _NEWEST:
             return error_response(
                 f"client version {asked} is too new. Maximum supported API version is {API_VERSION}", 400
             )
-        if parse_version(asked) < parse_version(MIN_API_VERSION):
+        if version < _OLDEST:
             return error_response(
                 f"client version {asked} is too old. Minimum supported API version is {MIN_API_VERSION}, "
                 "please upgrade your client to a newer version",

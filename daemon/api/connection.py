@@ -13,7 +13,6 @@ it is answered 400 in Docker's JSON shape and logged at debug level, never with 
 """
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from typing import Any
 
 from aiohttp import http_exceptions, web
 from aiohttp.web import BaseRequest, RequestHandler
+
+from daemon.api.common import error_response
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,6 @@ class GuardedRequestHandler(RequestHandler):
             words = bad_request_words(exc)
         if request.writer.output_size > 0:  # the answer has begun: nothing more can be said
             raise ConnectionError("response already sent")
-        resp = web.Response(
-            status=status,
-            body=json.dumps({"message": words}).encode() + b"\n",
-            content_type="application/json",
-        )
+        resp = error_response(words, status)
         resp.force_close()
         return resp

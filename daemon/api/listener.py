@@ -88,14 +88,6 @@ class Listener:
         self._accept_errors = RateLimitedLog(log, log_interval)
         self._at_cap = RateLimitedLog(log, log_interval)
 
-    @property
-    def open_connections(self) -> int:
-        return self._open
-
-    @property
-    def accepting(self) -> bool:
-        return self._watching
-
     def start(self) -> None:
         self._running = True
         self._update()

@@ -124,7 +124,7 @@ class ImageStore:
             self.gc_layers()  # layers of imports that crashed before their image was written
         else:
             log.warning("not collecting unused layers: some images could not be read")
-        self._purge_trash_soon()
+        self.trash.purge_soon()
 
     def _load_layers(self) -> None:
         st = self._state
@@ -252,7 +252,7 @@ class ImageStore:
         finally:
             if work.exists():  # failed, or a duplicate of an existing layer
                 self._discard(work)
-                self._purge_trash_soon()
+                self.trash.purge_soon()
 
     def gc_layers(self) -> list[str]:
         """Removes the layers no image (visible or retained) and no pin refers to; top-most first."""
@@ -269,7 +269,7 @@ class ImageStore:
                 layer = st.layers.pop(chain)
                 self._discard(layer.path)
         if unused:
-            self._purge_trash_soon()
+            self.trash.purge_soon()
         return unused
 
     def _depth(self, chain: str) -> int:
@@ -405,12 +405,6 @@ class ImageStore:
             self.trash.discard(path)
         except OSError as e:  # neither moved nor removed: it stays, out of the store's records
             log.warning("cannot remove %s: %s", path, e)
-
-    def _purge_trash_soon(self) -> None:
-        self.trash.purge_soon()
-
-    def purge_trash(self) -> None:
-        self.trash.purge()
 
 
 def ref_repo(key: str) -> str:

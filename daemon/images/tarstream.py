@@ -129,10 +129,6 @@ class TarReader:
         self._pad = 0
         self._done = False
 
-    @property
-    def position(self) -> int:
-        return self._pos
-
     def __iter__(self) -> Iterator[TarEntry]:
         while (entry := self.next()) is not None:
             yield entry

@@ -43,7 +43,6 @@ JMP_EXIT = 0x95  # return r0
 R0, R1, R2, R3, R4, R5 = range(6)
 CTX_ACCESS_TYPE, CTX_MAJOR, CTX_MINOR = 0, 4, 8  # offsets in struct bpf_cgroup_dev_ctx
 
-INSN_SIZE = 8
 # the kernel reads the license only to decide whether GPL-only helpers may be called; ours calls none
 LICENSE = "Apache-2.0"
 

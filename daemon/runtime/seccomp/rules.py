@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from daemon.runtime.caps import normalize
 from daemon.runtime.seccomp.arches import Arch, native
 from daemon.runtime.seccomp.profile import Filter, Profile, Rule
 
@@ -41,13 +42,8 @@ def kernel_version(release: str) -> tuple[int, int]:
     return (int(match[1]), int(match[2])) if match else (0, 0)
 
 
-def cap_name(cap: str) -> str:
-    upper = cap.strip().upper()
-    return upper[4:] if upper.startswith("CAP_") else upper
-
-
 def resolve(profile: Profile, caps: Iterable[str], host: Host) -> Resolved:
-    have = {cap_name(c) for c in caps}
+    have = {normalize(c) for c in caps}
     arches = list(profile.architectures)
     for arch, subs in profile.arch_map:
         if arch == host.arch.scmp:
@@ -66,7 +62,7 @@ def _applies(rule: Rule, caps: set[str], host: Host) -> bool:
 def _excluded(f: Filter, caps: set[str], host: Host) -> bool:
     return (
         host.arch.go in f.arches
-        or any(cap_name(c) in caps for c in f.caps)
+        or any(normalize(c) in caps for c in f.caps)
         or (f.min_kernel is not None and host.kernel >= f.min_kernel)
     )
 
@@ -74,6 +70,6 @@ def _excluded(f: Filter, caps: set[str], host: Host) -> bool:
 def _included(f: Filter, caps: set[str], host: Host) -> bool:
     return (
         (not f.arches or host.arch.go in f.arches)
-        and all(cap_name(c) in caps for c in f.caps)
+        and all(normalize(c) in caps for c in f.caps)
         and (f.min_kernel is None or host.kernel >= f.min_kernel)
     )
