@@ -8,13 +8,12 @@ union bpf_attr is passed as a zeroed buffer with the fields of one command packe
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import platform
 import struct
 
-_SYSCALL_BPF = {"x86_64": 321, "aarch64": 280}
+from daemon.runtime import linux
 
 # enum bpf_cmd
 BPF_PROG_LOAD = 5
@@ -31,10 +30,6 @@ _ATTR_SIZE = 128  # bigger than every field we set, smaller than a page
 _LOG_SIZE = 64 * 1024
 _MAX_QUERY = 64  # programs a cgroup may carry before we give up on it
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
 class BpfError(OSError):
     """A bpf(2) call failed; for a load the kernel's verifier log, when it gave one, is in .log."""
 
@@ -44,10 +39,10 @@ class BpfError(OSError):
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
-    number = _SYSCALL_BPF.get(platform.machine())
-    if number is None:
-        raise BpfError(38, f"{what}: bpf(2) on {platform.machine()} is not supported")
-    result = _libc.syscall(number, ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+    try:
+        result = linux.raw_syscall("bpf", ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+    except OSError:  # no syscall number for this architecture
+        raise BpfError(38, f"{what}: bpf(2) on {platform.machine()} is not supported") from None
     if result < 0:
         err = ctypes.get_errno()
         raise BpfError(err, f"{what}: {os.strerror(err)}")

@@ -39,8 +39,8 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 _SYSCALLS = {  # syscalls glibc does not wrap in every version we meet
-    "x86_64": {"pivot_root": 155, "mount_setattr": 442, "seccomp": 317, "keyctl": 250},
-    "aarch64": {"pivot_root": 41, "mount_setattr": 442, "seccomp": 277, "keyctl": 219},
+    "x86_64": {"pivot_root": 155, "mount_setattr": 442, "seccomp": 317, "keyctl": 250, "bpf": 321},
+    "aarch64": {"pivot_root": 41, "mount_setattr": 442, "seccomp": 277, "keyctl": 219, "bpf": 280},
 }
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
@@ -111,6 +111,12 @@ def _number(name: str) -> int:
     if number is None:
         raise OSError(38, f"{name}: unsupported architecture {platform.machine()}")
     return number
+
+
+def raw_syscall(name: str, *args: object) -> int:
+    """Syscall `name`'s own result (negative: the errno is in ctypes.get_errno()), for callers that make
+    errors of their own; OSError(ENOSYS) on an architecture we have no number for."""
+    return int(_libc.syscall(_number(name), *args))
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
