@@ -17,7 +17,8 @@ from daemon.runtime.seccomp import (
     parse_profile,
 )
 from daemon.runtime.seccomp.arches import native
-from daemon.runtime.seccomp.compiler import CompiledFilter, FilterCache, kernel_supports_filters, libseccomp
+from daemon.runtime.seccomp.compiler import FilterCache, kernel_supports_filters, libseccomp
+from daemon.runtime.spec import SeccompProgram
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class SeccompPolicy:
 
     async def filter_for(
         self, host_config: dict[str, Any], cap_names: Iterable[str]
-    ) -> CompiledFilter | None:
+    ) -> SeccompProgram | None:
         """The compiled filter (None: none); a cache miss is compiled in a thread, off the event loop."""
         text = self.profile_text(host_config)
         if text is None or self.cache is None:

@@ -46,8 +46,8 @@ class ProcessSpec:
 class SeccompProgram:
     """A compiled seccomp filter, as the container's processes load it before execve."""
 
-    program: bytes
-    flags: int = 0
+    program: bytes  # struct sock_filter[], as seccomp(SECCOMP_SET_MODE_FILTER) takes it
+    flags: int = 0  # SECCOMP_FILTER_FLAG_*
 
 
 @dataclass

@@ -13,26 +13,20 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from daemon.runtime.seccomp.arches import ARCHES
 from daemon.runtime.seccomp.errors import ProfileError, SeccompUnavailable
 from daemon.runtime.seccomp.profile import FLAGS, OPERATORS, Arg, parse_profile
 from daemon.runtime.seccomp.rules import Host, Resolved, resolve, this_host
+from daemon.runtime.spec import SeccompProgram
 
 _NR_UNKNOWN = -1  # libseccomp's __NR_SCMP_ERROR: a name it does not know
 _OPTIMIZE = 8  # SCMP_FLTATR_CTL_OPTIMIZE
 _BINARY_TREE = 2  # syscalls found by a binary search, not a linear walk: cheaper for every syscall
 
 
-@dataclass(frozen=True)
-class CompiledFilter:
-    program: bytes  # struct sock_filter[], as seccomp(SECCOMP_SET_MODE_FILTER) takes it
-    flags: int = 0  # SECCOMP_FILTER_FLAG_*
-
-
-NO_FILTER = CompiledFilter(b"")  # a profile asking for none (Docker reads `{}` so)
+NO_FILTER = SeccompProgram(b"")  # a profile asking for none (Docker reads `{}` so)
 
 
 def libseccomp() -> Any:
@@ -48,7 +42,7 @@ def kernel_supports_filters() -> bool:
     return os.path.exists("/proc/sys/kernel/seccomp/actions_avail")
 
 
-def compile_filter(resolved: Resolved, host: Host) -> CompiledFilter:
+def compile_filter(resolved: Resolved, host: Host) -> SeccompProgram:
     sc = libseccomp()
     default = _action(sc, resolved.default_action, resolved.default_errno_ret)
     filt = sc.SyscallFilter(default)
@@ -79,7 +73,7 @@ def compile_filter(resolved: Resolved, host: Host) -> CompiledFilter:
     flags = 0
     for flag in resolved.flags:
         flags |= FLAGS[flag]
-    return CompiledFilter(_export(filt), flags)
+    return SeccompProgram(_export(filt), flags)
 
 
 def _action(sc: Any, action: str, errno_ret: int | None) -> int:
@@ -129,14 +123,14 @@ class FilterCache:
     def __init__(self, host: Host | None = None, size: int = 64) -> None:
         self.host = host or this_host()
         self.size = size
-        self._entries: OrderedDict[tuple[str, frozenset[str]], CompiledFilter] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, frozenset[str]], SeccompProgram] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
     def _key(text: str, caps: Iterable[str]) -> tuple[str, frozenset[str]]:
         return hashlib.sha256(text.encode()).hexdigest(), frozenset(caps)
 
-    def get(self, text: str, caps: Iterable[str]) -> CompiledFilter | None:
+    def get(self, text: str, caps: Iterable[str]) -> SeccompProgram | None:
         """The cached filter, or None when it has not been built."""
         key = self._key(text, caps)
         with self._lock:
@@ -145,7 +139,7 @@ class FilterCache:
                 self._entries.move_to_end(key)
             return found
 
-    def build(self, text: str, caps: Iterable[str]) -> CompiledFilter:
+    def build(self, text: str, caps: Iterable[str]) -> SeccompProgram:
         """Parse, resolve for these capabilities and compile (blocking: call it in a thread)."""
         caps = frozenset(caps)
         profile = parse_profile(text)
