@@ -39,9 +39,15 @@ class ContainerBody:
     """PID 1 of a new PID namespace (the shim unshared it before forking us)."""
 
     def __init__(
-        self, spec: ContainerSpec, root: str, stdio: tuple[int, int, int], cgroups: CgroupManager
+        self,
+        spec: ContainerSpec,
+        root: str,
+        stdio: tuple[int, int, int],
+        cgroups: CgroupManager,
+        seccomp: SeccompProgram | None,
     ) -> None:
-        self.spec, self.root, self.stdio, self.cgroups = spec, root, stdio, cgroups
+        """`seccomp`: the container's filter, decoded once by the shim (its execs load it too)."""
+        self.spec, self.root, self.stdio, self.cgroups, self.seccomp = spec, root, stdio, cgroups, seccomp
 
     def __call__(self, sync: socket.socket) -> None:
         spec = self.spec
@@ -69,10 +75,9 @@ class ContainerBody:
         if os.path.exists("/proc/self/ns/cgroup"):  # after joining: the namespace roots at our cgroup
             linux.unshare(linux.CLONE_NEWCGROUP)
         join_session_keyring(spec.id, first=True)
-        seccomp = spec.seccomp()
         send_msg(sync, {"ready": True})
         _wait_for(sync, "go")
-        finalize_and_exec(prep, spec.process, cwd, seccomp)
+        finalize_and_exec(prep, spec.process, cwd, self.seccomp)
 
 
 class ExecBody:

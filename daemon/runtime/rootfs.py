@@ -152,18 +152,18 @@ def mount_binds(root: Root, spec: ContainerSpec) -> None:
 
 
 def mask_paths(root: Root, spec: ContainerSpec) -> None:
-    for path in spec.masked_paths:
-        with failing(f"can't mask path {path}"), _existing(root, path) as target:
-            if target is None:
-                continue
-            if target.is_dir():
-                fdmount.mount_fs("tmpfs", target, MS_RDONLY)
-            else:
-                null = fdmount.open_source("/dev/null")
-                try:
+    null = fdmount.open_source("/dev/null")  # the host's: bound over each masked file
+    try:
+        for path in spec.masked_paths:
+            with failing(f"can't mask path {path}"), _existing(root, path) as target:
+                if target is None:
+                    continue
+                if target.is_dir():
+                    fdmount.mount_fs("tmpfs", target, MS_RDONLY)
+                else:
                     fdmount.bind(null, target, readonly=False, recursive=False)
-                finally:
-                    os.close(null)
+    finally:
+        os.close(null)
     for path in spec.readonly_paths:
         with failing(f'can\'t make "{path}" read-only'), _existing(root, path) as target:
             if target is not None:

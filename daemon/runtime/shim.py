@@ -164,7 +164,7 @@ class Shim:
             self.cgroups.restrict_devices(spec.cgroup_name, container_device_rules(spec.process.privileged))
             linux.unshare(linux.CLONE_NEWPID)  # our next child is PID 1 of the container
             stdio, child_fds, ours = self._pipes(spec.process.tty, spec.process.open_stdin)
-            body = ContainerBody(spec, root, stdio, self.cgroups)
+            body = ContainerBody(spec, root, stdio, self.cgroups, self.seccomp)
             pid, sync = self._fork(body, child_fds)
             session = Session(pid, sync, spec.process.tty)
             self.init = session
