@@ -430,16 +430,20 @@ class ContainerService:
         c = self.get(ref)
         sig = parse_signal(signal)
         check_running(c.status, c.id)
-        exited: asyncio.Future[int] | None = None
-        if sig == signals.SIGKILL:
-            exited = asyncio.get_running_loop().create_future()
-            c.exit_waiters.append(exited)
+        exited = self._exit_future(c) if sig == signals.SIGKILL else None
         self._signal(c, sig)  # no lock: a kill never waits for a stop (or anything) under way
         self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
         if exited is not None:
             # as Docker: a SIGKILL returns once the container is down (clients inspect right after)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited, KILL_WAIT)
+
+    @staticmethod
+    def _exit_future(c: Container) -> "asyncio.Future[int]":
+        """Resolved with the exit code when the container next exits: armed before the signal is sent."""
+        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        c.exit_waiters.append(exited)
+        return exited
 
     def _signal(self, c: Container, sig: int) -> None:
         self.runtime.signal(c.pid, sig)
@@ -463,8 +467,7 @@ class ContainerService:
             timeout = c.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
         sig = parse_signal(signal or c.config.get("StopSignal"), signals.SIGTERM)
-        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        c.exit_waiters.append(exited)
+        exited = self._exit_future(c)
         self._signal(c, sig)
         self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
         return Stopping(exited, timeout)
@@ -531,8 +534,7 @@ class ContainerService:
     async def _remove_requested(self, c: Container, force: bool) -> None:
         check_remove(c.status, c.id, force)
         if c.running:
-            exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            c.exit_waiters.append(exited)
+            exited = self._exit_future(c)
             self._signal(c, signals.SIGKILL)
             await asyncio.wait_for(exited, KILL_WAIT)
             if c.host_config.get("AutoRemove"):
