@@ -72,14 +72,6 @@ class JSONStream:
         return self.response
 
 
-def _client_gone(request: web.Request) -> web.StreamResponse:
-    """The client went away in the middle of its upload (or of our answer): normal, nobody to tell.
-
-    The failed unpack has cleaned up after itself; aiohttp drops the response it cannot send."""
-    log.debug("%s %s: the client went away", request.method, request.path)
-    return web.Response(status=400)
-
-
 class ImageRoutes:
     def __init__(self, backend: ImageBackend) -> None:
         self.backend = backend
@@ -93,17 +85,16 @@ class ImageRoutes:
             raise InvalidParameter("either fromImage or fromSrc is required")
         if src != "-":
             raise NotImplementedYet("importing images from a URL is not implemented yet")
-        try:
-            image_id = await self.backend.import_image(
-                request.content,
-                q.get("repo") or None,
-                q.get("tag") or None,
-                q.getall("changes", []),
-                q.get("message") or None,
-                q.get("platform") or None,
-            )
-        except ConnectionError:
-            return _client_gone(request)
+        # a client that goes away mid-upload: the failed unpack cleans up after itself, and
+        # error_middleware drops the ConnectionError quietly
+        image_id = await self.backend.import_image(
+            request.content,
+            q.get("repo") or None,
+            q.get("tag") or None,
+            q.getall("changes", []),
+            q.get("message") or None,
+            q.get("platform") or None,
+        )
         stream = JSONStream(request)
         await stream.send({"status": image_id})
         return await stream.finish()
@@ -114,8 +105,8 @@ class ImageRoutes:
         try:
             async for message in self.backend.load(request.content):
                 await stream.send(message)
-        except ConnectionError:
-            return _client_gone(request)
+        except ConnectionError:  # the client went away: error_middleware drops it quietly
+            raise
         except DaemonError as e:
             await stream.send_error(e.message)
         except Exception as e:  # the status line may be out already: report it in the stream
