@@ -11,9 +11,9 @@ import errno
 import os
 import stat
 
-from daemon.runtime import linux
 from daemon.runtime.linux import MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT
 from daemon.runtime.safepath import Handle
+from daemon.runtime.syscalls import LINUX, Syscalls
 
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -24,36 +24,46 @@ def open_source(path: str) -> int:
     return os.open(path, os.O_PATH | os.O_CLOEXEC)
 
 
-def bind(source_fd: int, target: Handle, *, readonly: bool, recursive: bool = True) -> None:
+def bind(
+    source_fd: int, target: Handle, *, readonly: bool, recursive: bool = True, syscalls: Syscalls = LINUX
+) -> None:
     """Bind what `source_fd` holds onto `target` (read-only all the way down where the kernel can)."""
-    linux.mount(f"/proc/self/fd/{source_fd}", target.proc_path, None, MS_BIND | (MS_REC if recursive else 0))
+    flags = MS_BIND | (MS_REC if recursive else 0)
+    syscalls.mount(f"/proc/self/fd/{source_fd}", target.proc_path, None, flags)
     if readonly:
         source = os.fstat(source_fd)
-        top = open_top(target, expect=(source.st_dev, source.st_ino))
+        top = open_top(target, expect=(source.st_dev, source.st_ino), syscalls=syscalls)
         try:
-            make_readonly(f"/proc/self/fd/{top}", recursive)
+            make_readonly(f"/proc/self/fd/{top}", recursive, syscalls)
         finally:
             os.close(top)
 
 
-def mount_fs(fstype: str, target: Handle, flags: int = 0, data: str | None = None, source: str = "") -> None:
+def mount_fs(
+    fstype: str,
+    target: Handle,
+    flags: int = 0,
+    data: str | None = None,
+    source: str = "",
+    syscalls: Syscalls = LINUX,
+) -> None:
     """A new file system (proc, sysfs, tmpfs, ...) on `target`."""
-    linux.mount(source or fstype, target.proc_path, fstype, flags, data)
+    syscalls.mount(source or fstype, target.proc_path, fstype, flags, data)
 
 
-def make_readonly(path: str, recursive: bool) -> None:
+def make_readonly(path: str, recursive: bool, syscalls: Syscalls = LINUX) -> None:
     if recursive:
         try:  # mounts below it are read-only too, as in Docker 25+
-            linux.make_tree_readonly(path)
+            syscalls.make_tree_readonly(path)
             return
         except OSError as e:
             if e.errno not in (errno.ENOSYS, errno.EINVAL):
                 raise
     # older kernels: read-only at the top only (the remount flag is not recursive)
-    linux.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    syscalls.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
-def open_top(target: Handle, expect: tuple[int, int] | None = None) -> int:
+def open_top(target: Handle, expect: tuple[int, int] | None = None, syscalls: Syscalls = LINUX) -> int:
     """An O_PATH descriptor of the mount just made on `target`, found again by its name in the parent
     we hold. Refused (EBUSY) unless it is a mount other than the target's, of the same kind, and (with
     `expect`, a source's device and inode) the source bound there."""
@@ -64,18 +74,10 @@ def open_top(target: Handle, expect: tuple[int, int] | None = None) -> int:
         st = os.fstat(fd)
         same_kind = stat.S_ISDIR(st.st_mode) == target.is_dir()
         found = (st.st_dev, st.st_ino)
-        if mount_id(fd) == mount_id(target.fd) or not same_kind or (expect is not None and found != expect):
+        not_mounted = syscalls.mount_id(fd) == syscalls.mount_id(target.fd)
+        if not_mounted or not same_kind or (expect is not None and found != expect):
             raise OSError(errno.EBUSY, "mount point was replaced while it was mounted", target.path)
     except BaseException:
         os.close(fd)
         raise
     return fd
-
-
-def mount_id(fd: int) -> int:
-    """The id of the mount `fd` is on (from /proc/self/fdinfo, Linux 3.15+)."""
-    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("mnt_id:"):
-                return int(line.split()[1])
-    raise OSError(errno.ENOSYS, "no mnt_id in /proc/self/fdinfo")

@@ -20,6 +20,7 @@ from daemon.runtime.process import (
     setup_terminal,
 )
 from daemon.runtime.spec import ContainerSpec, ProcessSpec, SeccompProgram
+from daemon.runtime.syscalls import LINUX, Syscalls
 
 NAMESPACES = ("ipc", "uts", "net", "cgroup", "mnt")  # mnt last: it changes our root
 
@@ -45,9 +46,11 @@ class ContainerBody:
         stdio: tuple[int, int, int],
         cgroups: CgroupManager,
         seccomp: SeccompProgram | None,
+        syscalls: Syscalls = LINUX,
     ) -> None:
         """`seccomp`: the container's filter, decoded once by the shim (its execs load it too)."""
         self.spec, self.root, self.stdio, self.cgroups, self.seccomp = spec, root, stdio, cgroups, seccomp
+        self.syscalls = syscalls
 
     def __call__(self, sync: socket.socket) -> None:
         spec = self.spec
@@ -55,15 +58,15 @@ class ContainerBody:
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
         if spec.network_mode != "host":
             flags |= linux.CLONE_NEWNET
-        linux.unshare(flags)
+        self.syscalls.unshare(flags)
         os.umask(0o022)
-        rootfs.build_root(spec, self.root)
+        rootfs.build_root(spec, self.root, self.syscalls)
         if spec.hostname:
-            linux.sethostname(spec.hostname)
+            self.syscalls.sethostname(spec.hostname)
         if spec.domainname:
-            linux.setdomainname(spec.domainname)
+            self.syscalls.setdomainname(spec.domainname)
         if spec.network_mode != "host":
-            linux.bring_loopback_up()
+            self.syscalls.bring_loopback_up()
         os.setsid()
         if spec.process.tty:
             setup_terminal(sync, spec.tty_size)
@@ -73,7 +76,7 @@ class ContainerBody:
         os.makedirs(cwd, exist_ok=True)  # Docker creates a missing WorkingDir
         prep = prepare(spec.process, spec.hostname)
         if os.path.exists("/proc/self/ns/cgroup"):  # after joining: the namespace roots at our cgroup
-            linux.unshare(linux.CLONE_NEWCGROUP)
+            self.syscalls.unshare(linux.CLONE_NEWCGROUP)
         join_session_keyring(spec.id, first=True)
         send_msg(sync, {"ready": True})
         _wait_for(sync, "go")

@@ -142,6 +142,15 @@ def make_tree_readonly(path: str) -> None:
     )
 
 
+def mount_id(fd: int) -> int:
+    """The id of the mount `fd` is on (from /proc/self/fdinfo, Linux 3.15+)."""
+    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    raise OSError(38, "no mnt_id in /proc/self/fdinfo")
+
+
 # capabilities: capget/capset with the version 3 header (two 32-bit words per set)
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 

@@ -4,6 +4,9 @@ Runs in the container's first process, before pivot_root: overlay root, /proc, /
 masked paths, then pivot_root into it. Every target inside the root is resolved, created and mounted
 through descriptors (safepath, fdmount): another container sharing a volume with this one may swap what
 lies under it while we work, and until pivot_root an absolute symlink would lead into the host.
+
+Every mount, device node and change of root goes through the `Syscalls` object each step is given (the real
+calls by default), so a unit test can record them on a temp directory.
 """
 
 import contextlib
@@ -17,6 +20,7 @@ from daemon.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDO
 from daemon.runtime.process import StartError
 from daemon.runtime.safepath import Handle, Root
 from daemon.runtime.spec import PROC_FILES_ALLOWED, ContainerSpec
+from daemon.runtime.syscalls import LINUX, Syscalls
 
 DEVICES = [  # name, major, minor: the character devices every container has (moby oci/devices)
     ("null", 1, 3),
@@ -63,42 +67,42 @@ def reason(e: OSError, path: str = "") -> str:
     return text
 
 
-def mount_overlay(spec: ContainerSpec, target: str) -> None:
+def mount_overlay(spec: ContainerSpec, target: str, syscalls: Syscalls = LINUX) -> None:
     options = f"lowerdir={':'.join(spec.lower_dirs)},upperdir={spec.upper_dir},workdir={spec.work_dir}"
-    linux.mount("overlay", target, "overlay", 0, options)
+    syscalls.mount("overlay", target, "overlay", 0, options)
 
 
-def mount_proc_sys(root: Root, spec: ContainerSpec) -> None:
+def mount_proc_sys(root: Root, spec: ContainerSpec, syscalls: Syscalls = LINUX) -> None:
     # mkdir_all refuses anything but a directory: proc and sysfs go on an ordinary directory (runc's rule)
     with mounting("proc", "/proc"), root.mkdir_all("/proc") as target:
-        fdmount.mount_fs("proc", target, MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        fdmount.mount_fs("proc", target, MS_NOSUID | MS_NODEV | MS_NOEXEC, syscalls=syscalls)
     sys_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if spec.process.privileged else MS_RDONLY)
     # a fresh sysfs, also with the host's network: a bind of /sys would leave its submounts
     # (/sys/fs/cgroup) writable; mounted from the host's network namespace it shows the host's devices
     with mounting("sysfs", "/sys"), root.mkdir_all("/sys") as target:
-        fdmount.mount_fs("sysfs", target, sys_flags)
+        fdmount.mount_fs("sysfs", target, sys_flags, syscalls=syscalls)
 
 
-def mount_dev(root: Root) -> None:
+def mount_dev(root: Root, syscalls: Syscalls = LINUX) -> None:
     with mounting("tmpfs", "/dev"), root.mkdir_all("/dev") as target:
-        fdmount.mount_fs("tmpfs", target, MS_NOSUID | linux.MS_STRICTATIME, "mode=755,size=65536k")
-        dev = Root.from_fd(fdmount.open_top(target), use_openat2=root.use_openat2)
+        dev_flags = MS_NOSUID | linux.MS_STRICTATIME
+        fdmount.mount_fs("tmpfs", target, dev_flags, "mode=755,size=65536k", syscalls=syscalls)
+        dev = Root.from_fd(fdmount.open_top(target, syscalls=syscalls), use_openat2=root.use_openat2)
     with dev:  # a tmpfs of our own: nobody else can reach it yet
         with failing("error creating device nodes"):
             for name, major, minor in DEVICES:
-                os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev.fd)
-                os.chmod(name, 0o666, dir_fd=dev.fd)  # mknod honours the umask
+                syscalls.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev.fd)
+                syscalls.chmod(name, 0o666, dir_fd=dev.fd)  # mknod honours the umask
             for name, link in DEV_LINKS:
-                os.symlink(link, name, dir_fd=dev.fd)
+                syscalls.symlink(link, name, dir_fd=dev.fd)
         with mounting("devpts", "/dev/pts"), dev.mkdir_all("pts") as target:
-            fdmount.mount_fs(
-                "devpts", target, MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"
-            )
+            pts_data = "newinstance,ptmxmode=0666,mode=0620,gid=5"
+            fdmount.mount_fs("devpts", target, MS_NOSUID | MS_NOEXEC, pts_data, syscalls=syscalls)
         with mounting("shm", "/dev/shm"), dev.mkdir_all("shm", 0o1777) as target:
             shm_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-            fdmount.mount_fs("tmpfs", target, shm_flags, "mode=1777,size=65536k", source="shm")
+            fdmount.mount_fs("tmpfs", target, shm_flags, "mode=1777,size=65536k", "shm", syscalls)
         with mounting("mqueue", "/dev/mqueue"), dev.mkdir_all("mqueue") as target:
-            fdmount.mount_fs("mqueue", target, MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            fdmount.mount_fs("mqueue", target, MS_NOSUID | MS_NODEV | MS_NOEXEC, syscalls=syscalls)
 
 
 def bind_target(root: Root, destination: str, directory: bool) -> Handle:
@@ -127,7 +131,13 @@ def check_outside_proc(root: Root, target: Handle, source: str, destination: str
 
 
 def bind_into(
-    root: Root, source: str, destination: str, readonly: bool, recursive: bool = True, shown: str = ""
+    root: Root,
+    source: str,
+    destination: str,
+    readonly: bool,
+    recursive: bool = True,
+    shown: str = "",
+    syscalls: Syscalls = LINUX,
 ) -> None:
     """Bind `source` at `destination`; errors name the source as `shown` (default: the source)."""
     with mounting(shown or source, destination):
@@ -139,19 +149,20 @@ def bind_into(
             directory = stat.S_ISDIR(os.fstat(source_fd).st_mode)
             with bind_target(root, destination, directory) as target:
                 check_outside_proc(root, target, source=shown or source, destination=destination)
-                fdmount.bind(source_fd, target, readonly=readonly, recursive=recursive)
+                fdmount.bind(source_fd, target, readonly=readonly, recursive=recursive, syscalls=syscalls)
         finally:
             os.close(source_fd)
 
 
-def mount_binds(root: Root, spec: ContainerSpec) -> None:
+def mount_binds(root: Root, spec: ContainerSpec, syscalls: Syscalls = LINUX) -> None:
     for m in spec.mounts:
-        bind_into(root, m.source, m.destination, m.readonly)
+        bind_into(root, m.source, m.destination, m.readonly, syscalls=syscalls)
     for path, source in spec.etc_files.items():  # the daemon's files: errors show their name only
-        bind_into(root, source, path, readonly=False, recursive=False, shown=os.path.basename(source))
+        shown = os.path.basename(source)
+        bind_into(root, source, path, readonly=False, recursive=False, shown=shown, syscalls=syscalls)
 
 
-def mask_paths(root: Root, spec: ContainerSpec) -> None:
+def mask_paths(root: Root, spec: ContainerSpec, syscalls: Syscalls = LINUX) -> None:
     null = fdmount.open_source("/dev/null")  # the host's: bound over each masked file
     try:
         for path in spec.masked_paths:
@@ -159,15 +170,15 @@ def mask_paths(root: Root, spec: ContainerSpec) -> None:
                 if target is None:
                     continue
                 if target.is_dir():
-                    fdmount.mount_fs("tmpfs", target, MS_RDONLY)
+                    fdmount.mount_fs("tmpfs", target, MS_RDONLY, syscalls=syscalls)
                 else:
-                    fdmount.bind(null, target, readonly=False, recursive=False)
+                    fdmount.bind(null, target, readonly=False, recursive=False, syscalls=syscalls)
     finally:
         os.close(null)
     for path in spec.readonly_paths:
         with failing(f'can\'t make "{path}" read-only'), _existing(root, path) as target:
             if target is not None:
-                fdmount.bind(target.fd, target, readonly=True)
+                fdmount.bind(target.fd, target, readonly=True, syscalls=syscalls)
 
 
 @contextlib.contextmanager
@@ -181,27 +192,27 @@ def _existing(root: Root, path: str) -> Iterator[Handle | None]:
         yield handle
 
 
-def pivot_into(root: Root) -> None:
+def pivot_into(root: Root, syscalls: Syscalls = LINUX) -> None:
     # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the new root
-    os.fchdir(root.fd)
-    linux.pivot_root(".", ".")
-    linux.umount2(".", linux.MNT_DETACH)
-    os.chdir("/")
+    syscalls.fchdir(root.fd)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", linux.MNT_DETACH)
+    syscalls.chdir("/")
 
 
-def build_root(spec: ContainerSpec, root_path: str) -> None:
+def build_root(spec: ContainerSpec, root_path: str, syscalls: Syscalls = LINUX) -> None:
     """Everything from a private mount table to pivot_root. Must run in a new mount namespace."""
     with failing("error preparing rootfs", named=False):
-        linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
-        mount_overlay(spec, root_path)
+        syscalls.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+        mount_overlay(spec, root_path, syscalls)
         root = Root(root_path)  # opened after the overlay mount: the descriptor is on it
     with root:
-        mount_proc_sys(root, spec)
-        mount_dev(root)
-        mount_binds(root, spec)
-        mask_paths(root, spec)
+        mount_proc_sys(root, spec, syscalls)
+        mount_dev(root, syscalls)
+        mount_binds(root, spec, syscalls)
+        mask_paths(root, spec, syscalls)
         with failing("error jailing process inside rootfs", named=False):
-            pivot_into(root)
+            pivot_into(root, syscalls)
     if spec.readonly_rootfs:
         with failing("error setting rootfs as readonly", named=False):
-            linux.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+            syscalls.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)
