@@ -98,7 +98,7 @@ async def post_containers_wait(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     try:
         code = await unless_client_leaves(request, fut)  # the docker CLI drops it after `run -d`
-        error = c.state.get("Error") or ""
+        error = c.state.error
     except WaitError as e:  # the removal failed: the container stays, dead
         code, error = e.code, e.message
     body = {"StatusCode": code, "Error": {"Message": error} if error else None}

@@ -115,7 +115,7 @@ class ExecService:
             "container",
             f"exec_create: {' '.join(parsed.Cmd)}",
             c.id,
-            self.containers._attrs(c, execID=exec_id),
+            c.event_attrs(execID=exec_id),
         )
         return {"Id": exec_id}
 
@@ -177,7 +177,7 @@ class ExecService:
         inst.pid = int(stream.answer.get("pid", 0))
         cmd = " ".join(inst.body.Cmd or [])
         self.events.publish(
-            "container", f"exec_start: {cmd}", c.id, self.containers._attrs(c, execID=exec_id)
+            "container", f"exec_start: {cmd}", c.id, c.event_attrs(execID=exec_id)
         )
         return inst, stream
 
@@ -193,7 +193,7 @@ class ExecService:
                 "container",
                 "exec_die",
                 c.id,
-                self.containers._attrs(c, execID=inst.id, exitCode=str(inst.exit_code)),
+                c.event_attrs(execID=inst.id, exitCode=str(inst.exit_code)),
             )
 
     async def run_attached(

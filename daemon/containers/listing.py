@@ -61,7 +61,7 @@ def status_text(c: Container, now: float | None = None) -> str:
     state = c.state
     status = c.status
     if status in (Status.RUNNING, Status.PAUSED):
-        up = human_duration(now - parse_timestamp(state["StartedAt"]) / 1e9)
+        up = human_duration(now - parse_timestamp(state.started_at) / 1e9)
         return f"Up {up}" + (" (Paused)" if status == Status.PAUSED else "")
     if status == Status.RESTARTING:
         return "Restarting"
@@ -69,9 +69,9 @@ def status_text(c: Container, now: float | None = None) -> str:
         return "Removal In Progress"
     if status == Status.DEAD:
         return "Dead"
-    if status == Status.EXITED or parse_timestamp(state["FinishedAt"]):
-        ago = human_duration(now - parse_timestamp(state["FinishedAt"]) / 1e9)
-        return f"Exited ({state['ExitCode']}) {ago} ago"
+    if status == Status.EXITED or parse_timestamp(state.finished_at):
+        ago = human_duration(now - parse_timestamp(state.finished_at) / 1e9)
+        return f"Exited ({state.exit_code}) {ago} ago"
     return "Created"
 
 
@@ -117,7 +117,7 @@ def matches(c: Container, filters: dict[str, list[str]], image_ids: dict[str, st
         "name": lambda v: v.lstrip("/") in c.name or _name_regex(c.name, v),
         "id": lambda v: c.id.startswith(v),
         "label": lambda v: _label_ok(c, v),
-        "exited": lambda v: c.status == Status.EXITED and str(c.state["ExitCode"]) == v,
+        "exited": lambda v: c.status == Status.EXITED and str(c.state.exit_code) == v,
         "ancestor": lambda v: (
             c.config.get("Image") == v
             or c.data["Image"] == image_ids.get(v, "-")

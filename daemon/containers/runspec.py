@@ -86,3 +86,26 @@ async def build_spec(c: Container, seccomp: SeccompPolicy, cgroup_name: str) -> 
         seccomp_filter=base64.b64encode(compiled.program).decode() if compiled else "",
         seccomp_flags=compiled.flags if compiled else 0,
     )
+
+
+def start_failure(message: str, code: int | None = None) -> tuple[int, str]:
+    """Docker's words for a runtime's refusal to start a container, and the exit code the docker CLI
+    derives from them (127: no such command, 126: not executable), as moby's start does."""
+    if code is None or code == 0:
+        if "executable file not found" in message or "no such file or directory" in message:
+            code = 127
+        elif "permission denied" in message:
+            code = 126
+        else:
+            code = 128
+    full = (
+        "failed to create task for container: failed to create shim task: OCI runtime create failed: "
+        f"unable to start container process: {message}: unknown"
+    )
+    if "not a directory" in message.lower():  # moby's hint for a bind of the wrong kind, and its 127
+        full += (
+            ": Are you trying to mount a directory onto a file (or vice-versa)? "
+            "Check if the specified host path exists and is the expected type"
+        )
+        code = 127
+    return code, full

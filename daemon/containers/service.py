@@ -1,30 +1,29 @@
 """The container life cycle: create, start, stop, kill, wait, remove, pause, rename, update.
 
-Owns the records and calls the runtime; knows nothing of HTTP.
-"""
+Owns the records and calls the runtime; knows nothing of HTTP. Creation is in creation.py, the Docker ->
+runtime translation in runspec.py, exit handling and restore in monitor.py."""
 
 import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import signal as signals
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from daemon.containers import bind_specs
+from daemon.containers.attaching import AttachRequest, connect_pending, fail_pending
+from daemon.containers.creation import ImageLookup, create_container, invalid_name, name_in_use
+from daemon.containers.listing import matches_prune_filters
 from daemon.containers.locking import Held, when_free
-from daemon.containers.model import parse_create
-from daemon.containers.names import random_name, valid_name
-from daemon.containers.record import RESOURCE_KEYS, new_record
-from daemon.containers.runspec import build_spec, container_caps, write_etc_files
+from daemon.containers.monitor import ExitListener, ExitMonitor
+from daemon.containers.names import valid_name
+from daemon.containers.record import RESOURCE_KEYS
+from daemon.containers.runspec import build_spec, start_failure
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.state import (
-    ZERO_TIME,
     Status,
     check_pause,
     check_remove,
@@ -33,15 +32,16 @@ from daemon.containers.state import (
     check_unpause,
 )
 from daemon.containers.store import Container, ContainerStore
+from daemon.containers.top import top
 from daemon.containers.update_body import parse_update
-from daemon.containers.validate import check_create
-from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
+from daemon.containers.waiters import WaitError, exit_future, resolve
+from daemon.errors import InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.runtime.cgroups import CgroupManager, Resources, validate
-from daemon.runtime.client import ExitInfo, Runtime, RuntimeFailure, ShimStream
+from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
 from daemon.runtime.logfile import timestamp
 from daemon.store.trash import Trash
-from daemon.store.trees import remove_tree, tree_size
+from daemon.store.trees import tree_size
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,10 @@ DEFAULT_STOP_TIMEOUT = 10
 KILL_WAIT = 30.0
 SIZE_WALKERS = 2  # threads measuring containers' sizes; never more, whatever the number of `ps -s`
 
+__all__ = ["ContainerService", "RemovalFailed", "WaitError"]
 
-class ImageBackend(Protocol):
-    async def resolve(self, ref: str) -> Any: ...
 
-    def layer_dirs(self, image_id: str) -> list[str]: ...
-
+class ImageBackend(ImageLookup, Protocol):
     def collect_garbage(self) -> None: ...
 
 
@@ -68,23 +66,6 @@ class Stopping:
 
 class RemovalFailed(Exception):
     """The container's directory could not be taken away: the container stays, dead."""
-
-
-class WaitError(Exception):
-    """What a waiter gets instead of an exit code when the awaited event failed (a removal)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass
-class AttachRequest:
-    stdin: bool
-    stdout: bool
-    stderr: bool
-    future: "asyncio.Future[ShimStream]"
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
@@ -118,40 +99,14 @@ class ContainerService:
         self.ncpu = os.cpu_count() or 1
         self._tasks: set[asyncio.Task[Any]] = set()  # requests' work that runs on without its client
         self._size_walkers = ThreadPoolExecutor(SIZE_WALKERS, thread_name_prefix="size-walk")
-        self.exit_listeners: list[Callable[[Container], None]] = []  # e.g. the exec service forgets execs
+        self.monitor = ExitMonitor(self.store, runtime, events, cgroups, self._cgroup, self._auto_remove)
 
-    # --- start-up -------------------------------------------------------------------------------
+    @property
+    def exit_listeners(self) -> list[ExitListener]:
+        return self.monitor.exit_listeners
 
     async def restore(self) -> None:
-        """Re-derive every container's state from the kernel and the shims (live restore).
-
-        A container that cannot be restored is logged and left as it is: it never stops the daemon."""
-        for c in self.store.load():
-            try:
-                await self._restore_one(c)
-            except Exception:
-                log.exception("restoring container %s failed", c.id[:12])
-        self.store.trash.purge_soon()  # removals a crash interrupted
-
-    async def _restore_one(self, c: Container) -> None:
-        c.pending_attaches = []
-        if not c.running:
-            # a shim left from a crash between its start and the record saying so: undo it
-            if self.runtime.exec_dir(c.id).exists():
-                self.runtime.kill_shim(c.id)
-                self._remove_cgroup(c)
-                self.runtime.cleanup(c.id)
-            return
-        if self.runtime.shim_alive(c.id):
-            frozen = False
-            with contextlib.suppress(OSError):
-                frozen = self.cgroups.is_frozen(self._cgroup(c))
-            c.state["Paused"] = frozen
-            c.state["Status"] = (Status.PAUSED if frozen else Status.RUNNING).value
-            self._watch(c)
-        else:
-            info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp(), recorded=False)
-            await self._exited(c, info)
+        await self.monitor.restore()
 
     def usage(self, image_id: str) -> list[tuple[str, bool]]:
         """Containers using an image: (id, running), for the image service's delete checks."""
@@ -164,7 +119,7 @@ class ContainerService:
 
     async def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.get(ref)
-        data = dict(c.data)
+        data = dict(c.record())
         if size:
             data["SizeRw"] = await self.size_rw(c)
         return data
@@ -183,63 +138,15 @@ class ContainerService:
     def all(self) -> list[Container]:
         return list(self.store)
 
-    # --- create ---------------------------------------------------------------------------------
+    # --- create, start --------------------------------------------------------------------------
 
     async def create(self, name: str | None, body: Any) -> dict[str, Any]:
-        req = parse_create(body)
-        hc = req.HostConfig_
-        hc_raw = (body or {}).get("HostConfig") or {}
-        if name:
-            if not valid_name(name):
-                raise InvalidParameter(
-                    f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-                )
-            name = name.lstrip("/")
-            owner = self.store.name_owner(name)
-            if owner:
-                raise Conflict(
-                    f'Conflict. The container name "/{name}" is already in use by container "{owner}". '
-                    "You have to remove (or rename) that container to be able to reuse that name."
-                )
-        if not req.Image:
-            raise InvalidParameter("config.Image: field is required")  # Docker: "No command specified" later
-        warnings = check_create(req, body, self.ncpu)
-        # compiled now: a profile libseccomp refuses is refused here, and the start finds it cached
-        await self.seccomp.filter_for(hc_raw, container_caps(hc_raw))
-        image = await self.images.resolve(req.Image)
-        lower = self.images.layer_dirs(image.id)
-        cid = secrets.token_hex(32)
-        name = name or random_name(self.store.names())
-        cdir = self.store.container_dir(cid)
-        record = new_record(cid, name, req, image.id, image.config, cdir, lower)
-        if not record["Path"]:
-            raise InvalidParameter("no command specified")
-        binds = bind_specs.parse_binds(hc.Binds if hc else None)
-        record["Mounts"] = [b.inspect() for b in binds]
-        c = Container(record, cdir)
-        try:
-            for sub in ("rw/upper", "rw/work"):
-                (cdir / sub).mkdir(parents=True, exist_ok=True)
-            write_etc_files(c)
-            self.store.save(c)  # the record last: a crash before it leaves a dir that load() removes
-        except BaseException:
-            with contextlib.suppress(OSError):
-                remove_tree(cdir)  # nothing but what we wrote just now
-            raise
-        self.store.add(c)
-        self.events.publish("container", "create", cid, self._attrs(c))
-        return {"Id": cid, "Warnings": warnings}
-
-    def _attrs(self, c: Container, **extra: str) -> dict[str, str]:
-        attrs = {"image": c.config.get("Image", ""), "name": c.name}
-        attrs.update({k: str(v) for k, v in (c.config.get("Labels") or {}).items()})
-        attrs.update(extra)
-        return attrs
+        c, warnings = await create_container(self.store, self.images, self.seccomp, self.ncpu, name, body)
+        self.events.publish("container", "create", c.id, c.event_attrs())
+        return {"Id": c.id, "Warnings": warnings}
 
     def _cgroup(self, c: Container) -> str:
         return f"{self.cgroup_parent}/{c.id}"
-
-    # --- start ----------------------------------------------------------------------------------
 
     async def start(self, ref: str) -> None:
         c = self.get(ref)
@@ -261,137 +168,36 @@ class ContainerService:
             if not isinstance(e, RuntimeFailure | OSError):
                 log.exception("creating the container process failed")
             await self._start_failed(c, str(e))
-            raise  # not reached: _start_failed raises
-        await self._connect_pending(c)
+        pending, c.pending_attaches = c.pending_attaches, []
+        await connect_pending(pending, c.id, self.runtime)
         try:
             await self.runtime.start(c.id)
         except RuntimeFailure as e:
             info = await self.runtime.wait(c.id)
             self.runtime.cleanup(c.id)
             await self._start_failed(c, str(e), info.exit_code)
-        c.state.update(
-            Status=Status.RUNNING.value,
-            Running=True,
-            Paused=False,
-            Pid=pid,
-            ExitCode=0,
-            Error="",
-            OOMKilled=False,
-            StartedAt=timestamp(),
-            FinishedAt=ZERO_TIME,
-        )
+        c.state.running(pid, timestamp())
         self.store.save_state(c)
-        self.events.publish("container", "start", c.id, self._attrs(c))
-        self._watch(c)
+        self.events.publish("container", "start", c.id, c.event_attrs())
+        self.monitor.watch(c)
 
     async def _start_failed(self, c: Container, message: str, code: int | None = None) -> NoReturn:
-        """Docker's words for a runtime failure, the exit code the CLI derives from them, then raise."""
-        self._remove_cgroup(c)  # normally gone with its shim; a shim that died or hung may leave it
-        if code is None or code == 0:
-            if "executable file not found" in message or "no such file or directory" in message:
-                code = 127
-            elif "permission denied" in message:
-                code = 126
-            else:
-                code = 128
-        full = (
-            "failed to create task for container: failed to create shim task: OCI runtime create failed: "
-            f"unable to start container process: {message}: unknown"
-        )
-        if "not a directory" in message.lower():  # moby's hint for a bind of the wrong kind, and its 127
-            full += (
-                ": Are you trying to mount a directory onto a file (or vice-versa)? "
-                "Check if the specified host path exists and is the expected type"
-            )
-            code = 127
-        c.state.update(ExitCode=code, Error=full)
+        """Record why the start failed, tell the waiters, then raise with Docker's words."""
+        self.monitor.remove_cgroup(c)  # normally gone with its shim; a shim that died or hung may leave it
+        code, full = start_failure(message, code)
+        c.state.start_failed(code, full)
         self.store.save_state(c)
-        self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(code)))
-        self._resolve(c.exit_waiters, code)
+        self.events.publish("container", "die", c.id, c.event_attrs(exitCode=str(code)))
+        resolve(c.exit_waiters, code)
         if c.host_config.get("AutoRemove"):
-            await self._auto_remove(c)
+            await self._auto_remove(c, lock_held=True)
         if code in (126, 127):
             raise InvalidParameter(full)
         raise SystemError_(full)
 
-    async def _connect_pending(self, c: Container) -> None:
-        pending, c.pending_attaches = c.pending_attaches, []
-        for req in pending:
-            if req.future.done():
-                continue
-            try:
-                stream = await self.runtime.attach(c.id, req.stdin, req.stdout, req.stderr)
-            except RuntimeFailure as e:
-                req.future.set_exception(e)
-            else:
-                req.future.set_result(stream)
-
     def _fail_pending(self, c: Container) -> None:
         pending, c.pending_attaches = c.pending_attaches, []
-        for req in pending:
-            if not req.future.done():
-                req.future.set_exception(RuntimeFailure("the container did not start"))
-
-    def _watch(self, c: Container) -> None:
-        async def monitor() -> None:
-            info = await self.runtime.wait(c.id)
-            await self._exited(c, info)
-
-        c.monitor = asyncio.create_task(monitor())
-
-    def _remove_cgroup(self, c: Container) -> None:
-        """Kill whatever is left in the container's cgroup and remove it (the shim normally does)."""
-        try:
-            self.cgroups.remove(self._cgroup(c))
-        except OSError:
-            log.exception("removing the cgroup of %s failed", c.id[:12])
-
-    async def _exited(self, c: Container, info: ExitInfo) -> None:
-        if not info.recorded:  # the shim was killed: the container's processes may still run
-            self._remove_cgroup(c)
-        elif c.status == Status.PAUSED:
-            with contextlib.suppress(OSError):
-                self.cgroups.thaw(self._cgroup(c))
-        c.state.update(
-            Status=Status.EXITED.value,
-            Running=False,
-            Paused=False,
-            Restarting=False,
-            Pid=0,
-            ExitCode=info.exit_code,
-            OOMKilled=info.oom_killed,
-            FinishedAt=info.finished_at or timestamp(),
-        )
-        c.data["ExecIDs"] = None
-        self.store.save_state(c)
-        for listener in self.exit_listeners:
-            listener(c)
-        self.runtime.cleanup(c.id)
-        if info.oom_killed:
-            self.events.publish("container", "oom", c.id, self._attrs(c))
-        self.events.publish("container", "die", c.id, self._attrs(c, exitCode=str(info.exit_code)))
-        self._resolve(c.exit_waiters, info.exit_code)
-        if c.host_config.get("AutoRemove") and not c.restarting and self.store.find(c.id) is not None:
-            async with c.lock:
-                await self._auto_remove(c)
-
-    async def _auto_remove(self, c: Container) -> None:
-        """--rm: nobody asked for this removal, so a failure is logged (its waiters learn of it)."""
-        try:
-            await self._remove(c)
-        except RemovalFailed as e:
-            log.warning("removing container %s failed: %s", c.id[:12], e)
-
-    @staticmethod
-    def _resolve(waiters: list["asyncio.Future[int]"], code: int, error: str = "") -> None:
-        """Answer the waiters: the exit code, or a WaitError carrying it and why."""
-        for fut in waiters:
-            if not fut.done():
-                if error:
-                    fut.set_exception(WaitError(code, error))
-                else:
-                    fut.set_result(code)
-        waiters.clear()
+        fail_pending(pending)
 
     # --- attach, wait ---------------------------------------------------------------------------
 
@@ -421,7 +227,7 @@ class ContainerService:
         elif condition == "next-exit" or c.running:
             c.exit_waiters.append(fut)
         else:
-            fut.set_result(int(c.state["ExitCode"]))
+            fut.set_result(c.state.exit_code)
         return c, fut
 
     # --- stop, kill, restart --------------------------------------------------------------------
@@ -430,20 +236,13 @@ class ContainerService:
         c = self.get(ref)
         sig = parse_signal(signal)
         check_running(c.status, c.id)
-        exited = self._exit_future(c) if sig == signals.SIGKILL else None
+        exited = exit_future(c) if sig == signals.SIGKILL else None
         self._signal(c, sig)  # no lock: a kill never waits for a stop (or anything) under way
-        self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
+        self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(sig)))
         if exited is not None:
             # as Docker: a SIGKILL returns once the container is down (clients inspect right after)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited, KILL_WAIT)
-
-    @staticmethod
-    def _exit_future(c: Container) -> "asyncio.Future[int]":
-        """Resolved with the exit code when the container next exits: armed before the signal is sent."""
-        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        c.exit_waiters.append(exited)
-        return exited
 
     def _signal(self, c: Container, sig: int) -> None:
         self.runtime.signal(c.pid, sig)
@@ -467,9 +266,9 @@ class ContainerService:
             timeout = c.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else int(timeout)
         sig = parse_signal(signal or c.config.get("StopSignal"), signals.SIGTERM)
-        exited = self._exit_future(c)
+        exited = exit_future(c)
         self._signal(c, sig)
-        self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(sig)))
+        self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(sig)))
         return Stopping(exited, timeout)
 
     async def _finish_stop(self, c: Container, stopping: Stopping) -> None:
@@ -480,10 +279,10 @@ class ContainerService:
             await asyncio.wait_for(asyncio.shield(exited), None if stopping.timeout < 0 else stopping.timeout)
         except TimeoutError:
             self._signal(c, signals.SIGKILL)
-            self.events.publish("container", "kill", c.id, self._attrs(c, signal=str(int(signals.SIGKILL))))
+            self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(int(signals.SIGKILL))))
             await asyncio.wait_for(exited, KILL_WAIT)
         if self.store.find(c.id) is c:  # not when an `rm -f` came first
-            self.events.publish("container", "stop", c.id, self._attrs(c))
+            self.events.publish("container", "stop", c.id, c.event_attrs())
 
     async def restart(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -502,29 +301,32 @@ class ContainerService:
             await self._start_held(c)
         finally:
             c.restarting = False
-        self.events.publish("container", "restart", c.id, self._attrs(c))
+        self.events.publish("container", "restart", c.id, c.event_attrs())
 
     # --- pause ----------------------------------------------------------------------------------
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
         check_pause(c.status, c.id)
-        await self._set_paused(c, True)
+        await asyncio.to_thread(self.cgroups.freeze, self._cgroup(c))
+        c.state.paused()
+        self._paused_changed(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
         check_unpause(c.status, c.id)
-        await self._set_paused(c, False)
+        await asyncio.to_thread(self.cgroups.thaw, self._cgroup(c))
+        c.state.resumed()
+        self._paused_changed(c, "unpause")
 
-    async def _set_paused(self, c: Container, paused: bool) -> None:
-        await asyncio.to_thread(self.cgroups.freeze if paused else self.cgroups.thaw, self._cgroup(c))
-        c.state.update(Status=(Status.PAUSED if paused else Status.RUNNING).value, Paused=paused)
+    def _paused_changed(self, c: Container, action: str) -> None:
         self.store.save_state(c)
-        self.events.publish("container", "pause" if paused else "unpause", c.id, self._attrs(c))
+        self.events.publish("container", action, c.id, c.event_attrs())
 
     # --- remove, rename, update, prune ----------------------------------------------------------
 
     async def remove(self, ref: str, force: bool, volumes: bool) -> None:
+        """`volumes` (rm -v): no container has a volume of its own yet, so there is none to remove."""
         c = self.get(ref)
         try:
             await when_free(c.lock, lambda held: self._remove_requested(c, force), self._tasks)
@@ -534,27 +336,38 @@ class ContainerService:
     async def _remove_requested(self, c: Container, force: bool) -> None:
         check_remove(c.status, c.id, force)
         if c.running:
-            exited = self._exit_future(c)
+            exited = exit_future(c)
             self._signal(c, signals.SIGKILL)
             await asyncio.wait_for(exited, KILL_WAIT)
             if c.host_config.get("AutoRemove"):
                 return  # the exit handler removed it already
         await self._remove(c)
 
+    async def _auto_remove(self, c: Container, lock_held: bool = False) -> None:
+        """--rm: nobody asked for this removal, so a failure is logged (its waiters learn of it)."""
+        try:
+            if lock_held:  # by the start that failed
+                await self._remove(c)
+            else:
+                async with c.lock:
+                    await self._remove(c)
+        except RemovalFailed as e:
+            log.warning("removing container %s failed: %s", c.id[:12], e)
+
     async def _remove(self, c: Container) -> None:
         """Take the container's directory away in one rename (its record with it), then remove it in
         a thread. When the rename fails the container stays, dead, and its waiters learn why."""
         if self.store.find(c.id) is None:
             return
-        c.state["Status"] = Status.REMOVING.value
+        c.state.removing()
         self._fail_pending(c)
         try:
             trashed = self.store.discard_dir(c)  # the point of no return
         except OSError as e:
             message = f"unable to remove filesystem: {e.strerror or e}"
-            c.state["Status"] = Status.DEAD.value  # as Docker: it is not used again, `rm` may retry
+            c.state.dead()  # as Docker: it is not used again, `rm` may retry
             self.store.save_state(c)
-            self._resolve(c.removed_waiters, int(c.state.get("ExitCode") or 0), message)
+            resolve(c.removed_waiters, c.state.exit_code, message)
             raise RemovalFailed(message) from e
         self.store.discard(c)
         self.runtime.cleanup(c.id)
@@ -562,33 +375,27 @@ class ContainerService:
             # awaited, as Docker's rm returns once the files are gone; what is left goes at the next start
             await asyncio.to_thread(self.store.trash.purge_entry, trashed)
         self.images.collect_garbage()  # layers of images force-deleted while this container used them
-        self.events.publish("container", "destroy", c.id, self._attrs(c))
-        self._resolve(c.removed_waiters, int(c.state.get("ExitCode") or 0))
-        self._resolve(c.exit_waiters, int(c.state.get("ExitCode") or 0))
+        self.events.publish("container", "destroy", c.id, c.event_attrs())
+        resolve(c.removed_waiters, c.state.exit_code)
+        resolve(c.exit_waiters, c.state.exit_code)
 
     async def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
         new = new_name.lstrip("/")
         if not new or not valid_name(new):
-            raise InvalidParameter(
-                f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )
+            raise invalid_name(new_name)
         if new == c.name:
             raise InvalidParameter("Renaming a container with the same name as its current name")
         owner = self.store.name_owner(new)
         if owner:
-            raise Conflict(
-                f'Conflict. The container name "/{new}" is already in use by container "{owner}". '
-                "You have to remove (or rename) that container to be able to reuse that name."
-            )
+            raise name_in_use(new, owner)
         old = c.name
         self.store.rename(c, new)
         self.store.save(c)
-        self.events.publish("container", "rename", c.id, self._attrs(c, oldName="/" + old))
+        self.events.publish("container", "rename", c.id, c.event_attrs(oldName="/" + old))
 
     async def update(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
         c = self.get(ref)
-        keys = RESOURCE_KEYS
         update = parse_update(body, c.id, bool(c.host_config.get("AutoRemove")))
         changes = update.resources
         merged = {**c.host_config, **changes}
@@ -606,16 +413,14 @@ class ContainerService:
                 await asyncio.to_thread(self.cgroups.update, self._cgroup(c), resources)
             except (OSError, ValueError) as e:
                 raise InvalidParameter(f"Cannot update container {c.id}: {e}") from e
-        c.host_config.update({k: merged[k] for k in keys if k in merged})
+        c.host_config.update({k: merged[k] for k in RESOURCE_KEYS if k in merged})
         if update.restart_policy is not None:
             c.host_config["RestartPolicy"] = update.restart_policy
         self.store.save(c)
-        self.events.publish("container", "update", c.id, self._attrs(c))
+        self.events.publish("container", "update", c.id, c.event_attrs())
         return {"Warnings": []}
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        from daemon.containers.listing import matches_prune_filters
-
         deleted, reclaimed = [], 0
         for c in self.all():
             if c.running or not matches_prune_filters(c, filters):
@@ -641,8 +446,6 @@ class ContainerService:
             await self.runtime.resize(c.id, None, height, width)
 
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
-        from daemon.containers.top import top
-
         c = self.get(ref)
         check_running(c.status, c.id)
         pids = await asyncio.to_thread(self.cgroups.pids, self._cgroup(c))

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from daemon.containers.state import Status
+from daemon.containers.attaching import AttachRequest
+from daemon.containers.state import UP, ContainerState, Status
 from daemon.errors import no_such_container
 from daemon.store.atomic import read_json, write_json_atomic
 from daemon.store.trash import Trash
@@ -21,15 +22,19 @@ RECORD = "config.v2.json"
 
 
 class Container:
-    """One container's record plus what lives only while the daemon runs (locks, waiters)."""
+    """One container's record plus what lives only while the daemon runs (locks, waiters).
+
+    The run state lives in `state`, typed; the record's "State" and "RestartCount" are written from it
+    by `record()` (ValueError or KeyError from the constructor for a record without a usable State)."""
 
     def __init__(self, data: dict[str, Any], cdir: Path) -> None:
         self.data = data
+        self.state = ContainerState.from_json(data["State"], int(data.get("RestartCount") or 0))
         self.dir = cdir
         self.lock = asyncio.Lock()
         self.exit_waiters: list[asyncio.Future[int]] = []
         self.removed_waiters: list[asyncio.Future[int]] = []
-        self.pending_attaches: list[Any] = []
+        self.pending_attaches: list[AttachRequest] = []
         self.monitor: asyncio.Task[None] | None = None
         self.restarting = False
         self.removed = False  # its directory is in the trash: nothing may write a record again
@@ -43,12 +48,8 @@ class Container:
         return str(self.data["Name"]).lstrip("/")
 
     @property
-    def state(self) -> dict[str, Any]:
-        return self.data["State"]
-
-    @property
     def status(self) -> Status:
-        return Status(self.state["Status"])
+        return self.state.status
 
     @property
     def config(self) -> dict[str, Any]:
@@ -60,11 +61,25 @@ class Container:
 
     @property
     def pid(self) -> int:
-        return int(self.state.get("Pid") or 0)
+        return self.state.pid
 
     @property
     def running(self) -> bool:
-        return self.status in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
+        """Docker's State.Running: up, paused or restarting."""
+        return self.status in UP
+
+    def record(self) -> dict[str, Any]:
+        """The record as `docker inspect` shows it and as it is saved, State written from `state`."""
+        self.data["State"] = self.state.to_json()
+        self.data["RestartCount"] = self.state.restart_count
+        return self.data
+
+    def event_attrs(self, **extra: str) -> dict[str, str]:
+        """The attributes of this container's events: image, name, labels, then `extra`."""
+        attrs = {"image": self.config.get("Image", ""), "name": self.name}
+        attrs.update({k: str(v) for k, v in (self.config.get("Labels") or {}).items()})
+        attrs.update(extra)
+        return attrs
 
 
 class ContainerStore:
@@ -103,7 +118,7 @@ class ContainerStore:
 
     def save(self, c: Container) -> None:
         if not c.removed:  # a late write must not bring a removed container back
-            write_json_atomic(c.dir / RECORD, c.data)
+            write_json_atomic(c.dir / RECORD, c.record())
 
     def save_state(self, c: Container) -> None:
         """A change of run state only: restore() re-derives it from the kernel and the shims anyway,
@@ -111,7 +126,7 @@ class ContainerStore:
         if c.removed:
             return
         try:
-            write_json_atomic(c.dir / RECORD, c.data, durable=False)
+            write_json_atomic(c.dir / RECORD, c.record(), durable=False)
         except OSError as e:  # a full disk, say: the change holds in memory, the kernel keeps the truth
             log.warning("cannot save the state of container %s: %s", c.id[:12], e)
 
@@ -166,10 +181,11 @@ class ContainerStore:
 
 def _container_of(data: Any, cdir: Path) -> Container:
     """The container a record describes; KeyError, TypeError or ValueError when it cannot be one."""
+    if not isinstance(data, dict) or not isinstance(data.get("State"), dict):
+        raise TypeError("the record and its State must be objects")
     c = Container(data, cdir)
     if c.id != cdir.name:
         raise ValueError(f"it is the record of container {c.id!r}")
-    Status(c.state["Status"])  # one we know
     if not isinstance(c.config, dict) or not isinstance(c.host_config, dict):
         raise TypeError("Config and HostConfig must be objects")
     return c
