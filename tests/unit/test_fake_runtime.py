@@ -24,8 +24,11 @@ def spec(cid: str = CID) -> ContainerSpec:
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
     """The next frame, None at EOF."""
-    header = await reader.read(HEADER.size)
-    if not header:
+    try:
+        header = await reader.readexactly(HEADER.size)
+    except asyncio.IncompleteReadError as e:
+        if e.partial:
+            raise
         return None
     stream, size = HEADER.unpack(header)
     return stream, await reader.readexactly(size)
