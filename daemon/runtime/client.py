@@ -1,180 +1,136 @@
-"""The daemon's side of the shim: spawn it, talk to its socket, read what it left behind."""
+"""The daemon's side of the runtime: spawn shims, talk to their sockets, read what they left behind,
+and reach each container's cgroup (see interface.py for who owns it)."""
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 import os
 import signal
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from daemon.runtime import sockpath
+from daemon.runtime import shimproto, sockpath
+from daemon.runtime.cgroups import CgroupManager, Resources, detect
+from daemon.runtime.interface import ContainerRuntime, ExitInfo, RuntimeFailure, ShimStream
+from daemon.runtime.shimproto import (
+    Attach,
+    Attached,
+    Created,
+    Exec,
+    ExecExited,
+    ExecStarted,
+    ExecWait,
+    Exited,
+    MalformedMessage,
+    Resize,
+    Resized,
+    ShimRefused,
+    ShimState,
+    Start,
+    Started,
+    Wait,
+)
+from daemon.runtime.spawner import ShimSpawner
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
 from daemon.store.atomic import read_json, write_bytes_atomic
 from daemon.store.trees import remove_tree
 
 log = logging.getLogger(__name__)
 
-SHIM_READY_TIMEOUT = 60.0
+A = TypeVar("A", Started, Attached, ExecStarted, Exited, ExecExited, Resized)
 
-
-class RuntimeFailure(Exception):
-    """The runtime could not create or start a process; the message is the runtime's own words."""
-
-
-@dataclass
-class ExitInfo:
-    exit_code: int
-    oom_killed: bool
-    finished_at: str
-    recorded: bool = True  # False: the shim died without recording an exit (processes may be left)
-
-
-@dataclass
-class ShimStream:
-    """A connection to a shim after its JSON answer: frames come in on reader, stdin goes out on writer."""
-
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    answer: dict[str, Any]
+__all__ = ["ExitInfo", "Runtime", "RuntimeFailure", "ShimStream"]  # the last three: from interface.py
 
 
 class Runtime:
-    def __init__(self, exec_root: Path) -> None:
+    """The ContainerRuntime of the daemon: a shim per container, and the host's cgroups."""
+
+    def __init__(
+        self, exec_root: Path, cgroups: CgroupManager | None = None, cgroup_parent: str = "pydockerd"
+    ) -> None:
         self.exec_root = exec_root
-        self._reapers: set[asyncio.Task[Any]] = set()
-        self._launcher: asyncio.subprocess.Process | None = None
-        self._launcher_lock = asyncio.Lock()
+        self.cgroups = cgroups if cgroups is not None else detect()
+        self.cgroup_parent = cgroup_parent
+        self._spawner = ShimSpawner(exec_root)
 
-    @property
-    def launcher_socket(self) -> Path:
-        return self.exec_root / "launcher.sock"
-
-    async def ensure_launcher(self) -> bool:
-        """Start the shim launcher if it is not running; False when it cannot be had."""
-        async with self._launcher_lock:
-            if self._launcher is not None and self._launcher.returncode is None:
-                return True
-            self.exec_root.mkdir(parents=True, exist_ok=True)
-            with open(self.exec_root / "launcher.log", "ab") as errlog:
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "daemon.runtime.launcher",
-                    str(self.launcher_socket),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=errlog,
-                )
-            assert proc.stdout is not None
-            try:
-                ready = await asyncio.wait_for(proc.stdout.readline(), SHIM_READY_TIMEOUT)
-            except TimeoutError:
-                ready = b""
-            if ready.strip() != b"ready":
-                log.warning("the shim launcher did not start; starting shims directly")
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                return False
-            self._launcher = proc
-            return True
-
-    async def close(self) -> None:
-        if self._launcher is not None and self._launcher.returncode is None:
-            self._launcher.terminate()
-            await self._launcher.wait()
-
-    async def _spawn_shim(self, exec_dir: Path) -> bytes:
-        """The shim's one-line report; through the launcher when it runs, else a fresh interpreter."""
-        if await self.ensure_launcher():
-            try:
-                with sockpath.usable(self.launcher_socket) as path:
-                    reader, writer = await asyncio.open_unix_connection(path)
-                writer.write(f"{exec_dir}\n".encode())
-                await writer.drain()
-            except OSError as e:
-                log.warning("shim launcher unreachable (%s); starting the shim directly", e)
-            else:
-                try:
-                    return await asyncio.wait_for(reader.readline(), SHIM_READY_TIMEOUT)
-                except TimeoutError:
-                    self._kill_shim_by_pidfile(exec_dir)  # a shim stuck in set-up must not linger
-                    return b""
-                finally:
-                    writer.close()
-        with open(exec_dir / "shim.log", "ab") as errlog:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "daemon.runtime.shim",
-                str(exec_dir),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=errlog,
-                start_new_session=True,  # the shim must outlive us: no shared session or process group
-            )
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), SHIM_READY_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            line = b""
-        reaper = asyncio.create_task(proc.wait())  # the shim is our child until we exit: reap it
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
-        return line
+    def cgroup_name(self, cid: str) -> str:
+        return f"{self.cgroup_parent}/{cid}"
 
     def exec_dir(self, cid: str) -> Path:
+        # old name, goes when the container service switches (has_leftovers)
         return self.exec_root / "containers" / cid
+
+    # --- the launcher ---------------------------------------------------------------------------
+
+    async def ensure_ready(self) -> None:
+        await self._spawner.ensure_launcher()  # without it shims start directly, only slower
+
+    async def ensure_launcher(self) -> bool:
+        # old name, goes when the daemon calls ensure_ready
+        return await self._spawner.ensure_launcher()
+
+    async def close(self) -> None:
+        await self._spawner.close()
+
+    # --- the shim's requests --------------------------------------------------------------------
 
     async def create(self, spec: ContainerSpec) -> int:
         """Start a shim that prepares the container up to execve; return the container's host PID."""
+        spec = dataclasses.replace(spec, cgroup_name=self.cgroup_name(spec.id))
         exec_dir = self.exec_dir(spec.id)
         remove_tree(exec_dir)  # a previous run's
         exec_dir.mkdir(parents=True, mode=0o700)
         write_bytes_atomic(exec_dir / "spec.json", spec.to_json().encode(), durable=False)  # 0600: it has Env
-        line = await self._spawn_shim(exec_dir)
+        line = await self._spawner.spawn(exec_dir)
         try:
-            report = json.loads(line) if line.strip() else {"error": "shim exited without a report"}
-        except json.JSONDecodeError:
-            report = {"error": f"shim said {line[:200]!r}"}
-        if "error" in report:
-            self.cleanup(spec.id)
-            raise RuntimeFailure(str(report["error"]))
-        return int(report["pid"])
+            if not line.strip():
+                raise ShimRefused("shim exited without a report")
+            return shimproto.decode_answer(line, Created).pid
+        except MalformedMessage:
+            error = f"shim said {line[:200]!r}"
+        except ShimRefused as e:
+            error = str(e)
+        self.cleanup(spec.id)
+        raise RuntimeFailure(error)
 
-    async def _connect(self, cid: str, request: dict[str, Any]) -> ShimStream:
+    async def _connect(
+        self, cid: str, request: shimproto.Request, answer: type[A]
+    ) -> tuple[A, asyncio.StreamReader, asyncio.StreamWriter]:
         path = self.exec_dir(cid) / "shim.sock"
         try:
             with sockpath.usable(path) as usable_path:
                 reader, writer = await asyncio.open_unix_connection(usable_path, limit=1 << 20)
         except OSError as e:
             raise RuntimeFailure(f"container {cid[:12]} has no running shim: {e.strerror}") from e
-        writer.write(json.dumps(request).encode() + b"\n")
-        await writer.drain()
-        line = await reader.readline()
-        if not line:
+        try:
+            writer.write(shimproto.encode(request))
+            await writer.drain()
+            line = await reader.readline()
+            if not line:
+                raise RuntimeFailure("the shim closed the connection")
+            return shimproto.decode_answer(line, answer), reader, writer
+        except ShimRefused as e:
             writer.close()
-            raise RuntimeFailure("the shim closed the connection")
-        answer = json.loads(line)
-        if "error" in answer:
+            raise RuntimeFailure(str(e)) from None
+        except MalformedMessage as e:
             writer.close()
-            raise RuntimeFailure(str(answer["error"]))
-        return ShimStream(reader, writer, answer)
+            raise RuntimeFailure(f"the shim's answer to {request.OP}: {e}") from None
+        except BaseException:
+            writer.close()
+            raise
 
-    async def call(self, cid: str, request: dict[str, Any]) -> dict[str, Any]:
-        stream = await self._connect(cid, request)
-        stream.writer.close()
-        return stream.answer
+    async def _call(self, cid: str, request: shimproto.Request, answer: type[A]) -> A:
+        result, _, writer = await self._connect(cid, request, answer)
+        writer.close()
+        return result
 
     async def start(self, cid: str) -> None:
-        await self.call(cid, {"op": "start"})
+        await self._call(cid, Start(), Started)
 
     async def attach(self, cid: str, stdin: bool, stdout: bool, stderr: bool) -> ShimStream:
-        return await self._connect(cid, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
+        _, reader, writer = await self._connect(cid, Attach(stdin, stdout, stderr), Attached)
+        return ShimStream(reader, writer)
 
     async def exec(
         self,
@@ -185,84 +141,128 @@ class Runtime:
         detached: bool = False,
     ) -> ShimStream:
         """Start an exec; a detached one sends no output, only its exit code."""
-        from dataclasses import asdict
-
-        request = {
-            "op": "exec",
-            "id": exec_id,
-            "process": asdict(process),
-            "tty_size": tty_size,
-            "detached": detached,
-        }
-        return await self._connect(cid, request)
+        request = Exec(exec_id, process, tty_size, detached)
+        started, reader, writer = await self._connect(cid, request, ExecStarted)
+        return ShimStream(reader, writer, started.pid)
 
     async def exec_exit(self, cid: str, exec_id: str) -> int:
         """Until the exec ends (its own connection closed early), then its exit code."""
-        return int((await self.call(cid, {"op": "exec_wait", "id": exec_id}))["exit_code"])
+        return (await self._call(cid, ExecWait(exec_id), ExecExited)).exit_code
 
     async def resize(self, cid: str, exec_id: str | None, rows: int, cols: int) -> None:
-        await self.call(cid, {"op": "resize", "exec": exec_id, "rows": rows, "cols": cols})
+        await self._call(cid, Resize(exec_id, rows, cols), Resized)
 
     async def wait(self, cid: str) -> ExitInfo:
         """Until the container exits; works for a shim started by an earlier daemon, or one long gone."""
-        try:
-            stream = await self._connect(cid, {"op": "wait"})
-            stream.writer.close()
-        except (RuntimeFailure, ConnectionError, json.JSONDecodeError):
-            pass
+        with contextlib.suppress(RuntimeFailure, ConnectionError):
+            await self._call(cid, Wait(), Exited)
         for _ in range(50):  # the shim writes exit.json before it answers; allow for a shim being killed
             info = self.read_exit(cid)
             if info is not None:
                 return info
-            if not self.shim_alive(cid):
+            if not self.alive(cid):
                 break
             await asyncio.sleep(0.1)
         return self.read_exit(cid) or ExitInfo(255, False, "", recorded=False)
 
+    # --- what a shim leaves behind --------------------------------------------------------------
+
     def read_exit(self, cid: str) -> ExitInfo | None:
         try:
-            data = read_json(self.exec_dir(cid) / "exit.json")
-        except (OSError, ValueError):
+            exited = shimproto.from_dict(Exited, read_json(self.exec_dir(cid) / "exit.json"))
+        except (OSError, ValueError):  # MalformedMessage is a ValueError
             return None
-        return ExitInfo(
-            int(data["exit_code"]), bool(data.get("oom_killed")), str(data.get("finished_at", ""))
-        )
+        return ExitInfo(exited.exit_code, exited.oom_killed, exited.finished_at)
 
-    def read_state(self, cid: str) -> dict[str, Any] | None:
+    def _read_state(self, cid: str) -> ShimState | None:
         try:
-            data = read_json(self.exec_dir(cid) / "state.json")
+            return shimproto.from_dict(ShimState, read_json(self.exec_dir(cid) / "state.json"))
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, dict) else None
 
-    def shim_alive(self, cid: str) -> bool:
-        state = self.read_state(cid)
-        if not state:
+    def alive(self, cid: str) -> bool:
+        state = self._read_state(cid)
+        if state is None:
             return False
         try:
-            os.kill(int(state["shim_pid"]), 0)
-        except (ProcessLookupError, PermissionError, KeyError, ValueError):
+            os.kill(state.shim_pid, 0)
+        except (ProcessLookupError, PermissionError):
             return False
         return (self.exec_dir(cid) / "shim.sock").exists()
 
-    @staticmethod
-    def _kill_shim_by_pidfile(exec_dir: Path) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int((exec_dir / "shim.pid").read_text()), signal.SIGKILL)
+    def shim_alive(self, cid: str) -> bool:
+        # old name, goes when the container service switches (alive)
+        return self.alive(cid)
 
-    def signal(self, pid: int, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+    def has_leftovers(self, cid: str) -> bool:
+        return self.exec_dir(cid).exists()
+
+    def discard(self, cid: str) -> None:
+        self.kill_shim(cid)
+        self.remove_cgroup(cid)
+        self.cleanup(cid)
+
+    def release(self, cid: str) -> None:
+        if self.read_exit(cid) is None:  # the shim was killed: the container's processes may still run
+            self.remove_cgroup(cid)
+        else:  # the shim removed the cgroup, unless it was frozen at the exit
+            with contextlib.suppress(OSError):
+                if self.cgroups.is_frozen(self.cgroup_name(cid)):
+                    self.cgroups.thaw(self.cgroup_name(cid))
+        self.cleanup(cid)
 
     def kill_shim(self, cid: str) -> None:
-        state = self.read_state(cid)
-        if state:
-            with contextlib.suppress(ProcessLookupError, KeyError, ValueError):
-                os.kill(int(state["shim_pid"]), signal.SIGKILL)
+        # old name, goes when the container service switches (discard)
+        state = self._read_state(cid)
+        if state is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state.shim_pid, signal.SIGKILL)
 
     def cleanup(self, cid: str) -> None:
         """Remove a container's exec dir (the shim's files): small, but never recursively."""
+        # old name, goes when the container service switches (release, discard)
         try:
             remove_tree(self.exec_dir(cid))
         except OSError as e:
             log.warning("cannot remove the exec dir of %s: %s", cid[:12], e)
+
+    # --- signals and the cgroup -----------------------------------------------------------------
+
+    def kill(self, cid: str, pid: int, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if sig == signal.SIGKILL and self.is_paused(cid):
+            with contextlib.suppress(OSError):
+                self.cgroups.thaw(self.cgroup_name(cid))  # a frozen process dies only once thawed
+
+    def signal(self, pid: int, sig: int) -> None:
+        # old name, goes when the container service switches (kill)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    async def pause(self, cid: str) -> None:
+        await asyncio.to_thread(self.cgroups.freeze, self.cgroup_name(cid))
+
+    async def resume(self, cid: str) -> None:
+        await asyncio.to_thread(self.cgroups.thaw, self.cgroup_name(cid))
+
+    def is_paused(self, cid: str) -> bool:
+        try:
+            return self.cgroups.is_frozen(self.cgroup_name(cid))
+        except OSError:
+            return False
+
+    async def update(self, cid: str, resources: Resources) -> None:
+        await asyncio.to_thread(self.cgroups.update, self.cgroup_name(cid), resources)
+
+    async def pids(self, cid: str) -> list[int]:
+        return await asyncio.to_thread(self.cgroups.pids, self.cgroup_name(cid))
+
+    def remove_cgroup(self, cid: str) -> None:
+        try:
+            self.cgroups.remove(self.cgroup_name(cid))
+        except OSError:
+            log.exception("removing the cgroup of %s failed", cid[:12])
+
+
+_: type[ContainerRuntime] = Runtime  # mypy checks that Runtime is a ContainerRuntime

@@ -4,13 +4,13 @@ Started by the daemon (never forked from it), in its own session, so it outlives
 the container's first process, holds its stdio, writes the json-file log, serves attach and exec on a
 unix socket, and records the exit status in exit.json for a daemon that was down when it happened.
 
-Protocol on <exec dir>/shim.sock: the client sends one JSON line {"op": ...}; the shim answers with one JSON
-line, then (attach, exec) frames as in daemon.runtime.frames, while the client's bytes go to stdin.
+The daemon talks to it on <exec dir>/shim.sock with the messages of daemon.runtime.shimproto: one
+request, one answer, then (attach, exec) frames as in daemon.runtime.frames while the client's bytes go
+to stdin.
 """
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -18,28 +18,23 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
-from daemon.runtime import linux, sockpath
+from daemon.runtime import linux, shimproto, sockpath
 from daemon.runtime.cgroups import CgroupError, CgroupManager, Resources, container_device_rules, detect
 from daemon.runtime.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime.init import ContainerBody, ExecBody
 from daemon.runtime.logfile import JsonLogWriter
-from daemon.runtime.process import child_main, recv_msg, send_msg
-from daemon.runtime.spec import ContainerSpec, ProcessSpec
+from daemon.runtime.process import child_main
+from daemon.runtime.session import ChildFailed, Session, exit_code_of
+from daemon.runtime.spec import ContainerSpec
 from daemon.runtime.stdio import Forwarder, Output, StdinSink
 from daemon.store.atomic import write_json_atomic
 
 log = logging.getLogger("pydockerd.shim")
 
 MAX_BACKLOG = 8 * 1024 * 1024  # bytes of output a client may be behind
-EXEC_EXITS_KEPT = 256  # exit codes of ended execs the shim remembers (for op_exec_wait)
-
-
-def exit_code_of(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+EXEC_EXITS_KEPT = 256  # exit codes of ended execs the shim remembers (for ExecWait)
 
 
 def now_rfc3339() -> str:
@@ -47,70 +42,6 @@ def now_rfc3339() -> str:
     return (
         time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
     )
-
-
-class Session:
-    """One forked child (the container's first process or an exec) with its stdio."""
-
-    def __init__(self, pid: int, sync: socket.socket, tty: bool) -> None:
-        self.pid = pid
-        self.sync = sync
-        self.tty = tty
-        self.pty_master: int | None = None
-        self.outputs: list[Output] = []
-        self.stdin: StdinSink | None = None
-        self.exited = asyncio.get_running_loop().create_future()
-
-    async def handshake(self) -> None:
-        """Wait for the child's "ready" (taking its pty master on the way), or raise with its error."""
-        while True:
-            msg, fds = await _recv(self.sync)
-            if msg is None:
-                raise RuntimeError("the container process exited during setup")
-            if "error" in msg:
-                raise ChildFailed(str(msg["error"]))
-            if msg.get("pty") and fds:
-                self.pty_master = fds[0]
-            if msg.get("ready"):
-                return
-
-    def release(self) -> None:
-        """Close what the shim holds for this session once it is over (a pty master: output and stdin)."""
-        for out in self.outputs:
-            out.close()
-        if self.stdin is not None:
-            self.stdin.is_closed = True
-        if self.pty_master is not None:
-            os.close(self.pty_master)
-            self.pty_master = None
-
-    async def go(self) -> None:
-        """Release the child to execve; EOF on the sync socket means execve succeeded (it is CLOEXEC)."""
-        send_msg(self.sync, {"op": "go"})
-        msg, _ = await _recv(self.sync)
-        self.sync.close()
-        if msg is not None and "error" in msg:
-            raise ChildFailed(str(msg["error"]))
-
-
-class ChildFailed(Exception):
-    pass
-
-
-async def _recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        if not fut.done():
-            fut.set_result(None)
-
-    loop.add_reader(sock.fileno(), readable)
-    try:
-        await fut
-    finally:
-        loop.remove_reader(sock.fileno())
-    return recv_msg(sock)
 
 
 class Shim:
@@ -125,9 +56,8 @@ class Shim:
         self.by_pid: dict[int, Session] = {}
         self.attached: set[asyncio.StreamWriter] = set()
         self.log = JsonLogWriter(self.spec.log_path) if self.spec.log_path else None
-        self.exit_info: dict[str, Any] | None = None
+        self.exit_info: shimproto.Exited | None = None
         self.done = asyncio.Event()
-        self._tasks: set[asyncio.Future[None]] = set()  # background work, referenced until done
 
     # --- starting -------------------------------------------------------------------------------
 
@@ -229,52 +159,64 @@ class Shim:
             line = await reader.readline()
             if not line:
                 return
-            req = json.loads(line)
-            op = req.get("op")
-            handler = getattr(self, f"op_{op}", None)
-            if handler is None:
-                await self._reply(writer, {"error": f"unknown op {op!r}"})
+            try:
+                request = shimproto.decode_request(line)
+            except shimproto.MalformedMessage as e:
+                await self._reply(writer, shimproto.Failed(f"malformed request: {e}"))
                 return
-            await handler(req, reader, writer)
+            await self._dispatch(request, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         except Exception as e:
             log.exception("request failed")
             with contextlib.suppress(ConnectionError):
-                await self._reply(writer, {"error": str(e)})
+                await self._reply(writer, shimproto.Failed(str(e)))
         finally:
             writer.close()
 
-    async def _reply(self, writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:
-        writer.write(json.dumps(msg).encode() + b"\n")
+    async def _dispatch(
+        self, request: shimproto.Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        match request:
+            case shimproto.Start():
+                await self.op_start(writer)
+            case shimproto.Wait():
+                await self.done.wait()
+                assert self.exit_info is not None
+                await self._reply(writer, self.exit_info)
+            case shimproto.Attach():
+                await self.op_attach(request, reader, writer)
+            case shimproto.Exec():
+                await self.op_exec(request, reader, writer)
+            case shimproto.ExecWait():
+                await self.op_exec_wait(request, writer)
+            case shimproto.Resize():
+                await self.op_resize(request, writer)
+            case _:
+                assert_never(request)
+
+    async def _reply(self, writer: asyncio.StreamWriter, answer: shimproto.Message) -> None:
+        writer.write(shimproto.encode(answer))
         await writer.drain()
 
-    async def op_start(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
+    async def op_start(self, writer: asyncio.StreamWriter) -> None:
         assert self.init is not None
         try:
             await self.init.go()
         except ChildFailed as e:
-            await self._reply(writer, {"error": str(e)})
+            await self._reply(writer, shimproto.Failed(str(e)))
             return
         self._write_state("running")
-        await self._reply(writer, {"ok": True, "pid": self.init.pid})
-
-    async def op_state(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
-        pid = self.init.pid if self.init else 0
-        await self._reply(writer, {"pid": pid, "exited": self.exit_info is not None})
-
-    async def op_wait(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
-        await self.done.wait()
-        await self._reply(writer, self.exit_info or {})
+        await self._reply(writer, shimproto.Started(self.init.pid))
 
     async def op_attach(
-        self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, req: shimproto.Attach, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         assert self.init is not None
-        writer.want = {STDOUT: bool(req.get("stdout", True)), STDERR: bool(req.get("stderr", True))}  # type: ignore[attr-defined]
-        await self._reply(writer, {"ok": True})
+        writer.want = {STDOUT: req.stdout, STDERR: req.stderr}  # type: ignore[attr-defined]
+        await self._reply(writer, shimproto.Attached())
         self.attached.add(writer)
-        stdin_task = asyncio.create_task(self._pump_stdin(reader, self.init if req.get("stdin") else None))
+        stdin_task = asyncio.create_task(self._pump_stdin(reader, self.init if req.stdin else None))
         done_task = asyncio.create_task(self.done.wait())
         try:
             await asyncio.wait({stdin_task, done_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -301,24 +243,22 @@ class Shim:
         if session and session.stdin and session.stdin.once:
             session.stdin.close()
 
-    async def op_resize(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
-        session = self.execs.get(req["exec"]) if req.get("exec") else self.init
+    async def op_resize(self, req: shimproto.Resize, writer: asyncio.StreamWriter) -> None:
+        session = self.execs.get(req.exec) if req.exec else self.init
         if session is None or session.pty_master is None:
-            await self._reply(writer, {"ok": False})
+            await self._reply(writer, shimproto.Resized(False))
             return
-        linux.set_winsize(session.pty_master, int(req["rows"]), int(req["cols"]))
-        await self._reply(writer, {"ok": True})
+        linux.set_winsize(session.pty_master, req.rows, req.cols)
+        await self._reply(writer, shimproto.Resized(True))
 
     async def op_exec(
-        self, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, req: shimproto.Exec, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         """Start an exec; its output comes on this connection, its stdin from it, then its exit code.
-        A detached exec ("detached": true) has no reader: without a terminal its stdio is /dev/null,
-        with one its output is not read (see Forwarder); only the exit code comes."""
+        A detached exec has no reader: without a terminal its stdio is /dev/null, with one its output
+        is not read (see Forwarder); only the exit code comes."""
         assert self.init is not None
-        proc = ProcessSpec(**req["process"])
-        detached = bool(req.get("detached"))
-        size = (int(req["tty_size"][0]), int(req["tty_size"][1])) if req.get("tty_size") else None
+        proc, detached, size = req.process, req.detached, req.tty_size
         if detached and not proc.tty:
             stdio, child_fds, ours = self._null_stdio()
         else:
@@ -336,14 +276,14 @@ class Shim:
                 if fd >= 0:
                     os.close(fd)
             session.release()
-            await self._reply(writer, {"ok": True, "pid": pid})
+            await self._reply(writer, shimproto.ExecStarted(pid))
             await self._exec_failed(writer, session, str(e))
             return
         if ours or proc.tty:
             self._wire(session, ours, proc.open_stdin and not detached, True, to_log=False)
-        exec_id = str(req.get("id", pid))
+        exec_id = req.id
         self.execs[exec_id] = session
-        await self._reply(writer, {"ok": True, "pid": pid})
+        await self._reply(writer, shimproto.ExecStarted(pid))
         forwarder = Forwarder(session.outputs, writer, frame, MAX_BACKLOG)
         if detached:
             forwarder.stop_reading()
@@ -361,7 +301,7 @@ class Shim:
             self._exec_exited(exec_id, code)
             await forwarder.finished()
             if not writer.transport.is_closing():
-                writer.write(frame(CONTROL, json.dumps({"exit_code": code}).encode()))
+                writer.write(frame(CONTROL, shimproto.encode(shimproto.ExecExited(code))))
                 await writer.drain()
         finally:
             stdin_task.cancel()
@@ -380,17 +320,16 @@ class Shim:
         while len(self.exec_exits) > EXEC_EXITS_KEPT:
             del self.exec_exits[next(iter(self.exec_exits))]  # the oldest
 
-    async def op_exec_wait(self, req: dict[str, Any], reader: Any, writer: asyncio.StreamWriter) -> None:
+    async def op_exec_wait(self, req: shimproto.ExecWait, writer: asyncio.StreamWriter) -> None:
         """An exec's exit code, for a daemon whose client of that exec went away: now if it has ended."""
-        exec_id = str(req.get("id"))
-        code = self.exec_exits.get(exec_id)
+        code = self.exec_exits.get(req.id)
         if code is None:
-            session = self.execs.get(exec_id)
+            session = self.execs.get(req.id)
             if session is None:
-                await self._reply(writer, {"error": f"no such exec: {exec_id}"})
+                await self._reply(writer, shimproto.Failed(f"no such exec: {req.id}"))
                 return
             code = await session.exited
-        await self._reply(writer, {"exit_code": code})
+        await self._reply(writer, shimproto.ExecExited(code))
 
     async def _exec_failed(self, writer: asyncio.StreamWriter, session: Session, message: str) -> None:
         """Docker reports a failed exec on the stream, with 126/127 as its exit code."""
@@ -399,7 +338,7 @@ class Shim:
             f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown\r\n"
         )
         writer.write(frame(STDERR, text.encode()))
-        writer.write(frame(CONTROL, json.dumps({"exit_code": code}).encode()))
+        writer.write(frame(CONTROL, shimproto.encode(shimproto.ExecExited(code))))
         await writer.drain()
 
     # --- exits ----------------------------------------------------------------------------------
@@ -439,8 +378,8 @@ class Shim:
             self.cgroups.remove(self.spec.cgroup_name)
         except OSError:
             log.exception("cgroup clean-up failed")
-        self.exit_info = {"exit_code": code, "oom_killed": oom, "finished_at": finished}
-        write_json_atomic(self.exec_dir / "exit.json", self.exit_info, durable=False)
+        self.exit_info = shimproto.Exited(code, oom, finished)
+        write_json_atomic(self.exec_dir / "exit.json", shimproto.to_dict(self.exit_info), durable=False)
         self.done.set()
         await asyncio.sleep(0)  # let waiters and attachers answer before we go
         for writer in list(self.attached):
@@ -449,8 +388,8 @@ class Shim:
 
     def _write_state(self, status: str) -> None:
         assert self.init is not None
-        state = {"pid": self.init.pid, "shim_pid": os.getpid(), "status": status}
-        write_json_atomic(self.exec_dir / "state.json", state, durable=False)
+        state = shimproto.ShimState(self.init.pid, os.getpid(), status)
+        write_json_atomic(self.exec_dir / "state.json", shimproto.to_dict(state), durable=False)
 
 
 async def amain(exec_dir: Path, cgroups: CgroupManager | None = None) -> int:
@@ -466,7 +405,7 @@ async def amain(exec_dir: Path, cgroups: CgroupManager | None = None) -> int:
     except Exception as e:
         # a cgroup error is written for the user; anything else is a bug worth naming
         message = str(e) if isinstance(e, ChildFailed | CgroupError) else f"{e.__class__.__name__}: {e}"
-        _report({"error": message})
+        _report(shimproto.Failed(message))
         return 1
     try:
         sock_path.unlink(missing_ok=True)
@@ -478,9 +417,9 @@ async def amain(exec_dir: Path, cgroups: CgroupManager | None = None) -> int:
     except Exception as e:  # nothing may outlive a failed start: the child and its cgroup go too
         log.exception("shim set-up failed")
         shim.abandon()
-        _report({"error": f"{e.__class__.__name__}: {e}"})
+        _report(shimproto.Failed(f"{e.__class__.__name__}: {e}"))
         return 1
-    _report({"pid": pid, "shim_pid": os.getpid()})
+    _report(shimproto.Created(pid, os.getpid()))
     await shim.run()
     server.close()
     await asyncio.sleep(0.01)  # let request handlers see the exit and close their connections
@@ -490,10 +429,10 @@ async def amain(exec_dir: Path, cgroups: CgroupManager | None = None) -> int:
     return 0
 
 
-def _report(msg: dict[str, Any]) -> None:
+def _report(msg: shimproto.Created | shimproto.Failed) -> None:
     """One line to the daemon on our stdout, then stdout goes to /dev/null (the daemon may die)."""
     with contextlib.suppress(OSError):
-        os.write(1, json.dumps(msg).encode() + b"\n")
+        os.write(1, shimproto.encode(msg))
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)

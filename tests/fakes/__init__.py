@@ -1,0 +1,1 @@
+"""Fakes of the daemon's collaborators, for tests that need no root."""

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from daemon.containers.security import process_caps
-from daemon.runtime import sockpath
+from daemon.runtime import shimproto, sockpath
 from daemon.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec, ProcessSpec
 from daemon.tools.busybox_rootfs import build_rootfs_tar, busybox_path
 
@@ -100,13 +100,12 @@ class Container:
             log_path=str(self.exec_dir / "log.json"),
         )
 
-    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, request: shimproto.Request, answer: type[shimproto.M]) -> shimproto.M:
         with sockpath.usable(self.exec_dir / "shim.sock") as path, socket.socket(socket.AF_UNIX) as s:
             s.settimeout(30)
             s.connect(path)
-            s.sendall(json.dumps(request).encode() + b"\n")
-            answer: dict[str, Any] = json.loads(s.makefile("rb").readline())
-            return answer
+            s.sendall(shimproto.encode(request))
+            return shimproto.decode_answer(s.makefile("rb").readline(), answer)
 
     def create(self, script: str, tty: bool = False, tweak: str = "pass") -> dict[str, Any]:
         """Start a shim for the container; its report (the pid, or an error)."""
@@ -126,8 +125,8 @@ class Container:
         """Create, start and wait for the container; its output, from the json-file log."""
         report = self.create(script, tty)
         assert self.shim is not None and "pid" in report, report
-        assert self._call({"op": "start"}).get("ok"), "start failed"
-        assert self._call({"op": "wait"})["exit_code"] == 0
+        self._call(shimproto.Start(), shimproto.Started)
+        assert self._call(shimproto.Wait(), shimproto.Exited).exit_code == 0
         self.shim.wait(timeout=30)
         lines = (self.exec_dir / "log.json").read_text().splitlines()
         return "".join(json.loads(line)["log"] for line in lines)
