@@ -328,6 +328,7 @@ class ContainerService:
         if c.running:
             exited = exit_future(c)
             self._signal(c, signals.SIGKILL)
+            self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(int(signals.SIGKILL))))
             await asyncio.wait_for(exited, KILL_WAIT)
             if c.host_config.get("AutoRemove"):
                 return  # the exit handler removed it already
