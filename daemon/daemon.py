@@ -35,11 +35,9 @@ class Daemon:
             os.chmod(d, 0o700)
         self.events = EventBus()
         self.cgroups = detect()
-        self.runtime = Runtime(config.exec_root)
+        self.runtime = Runtime(config.exec_root, self.cgroups, config.cgroup_parent)
         self.images = ImageService(config.data_root, self.events, config.max_layer_size)
-        self.containers = ContainerService(
-            config.data_root, self.runtime, self.images, self.events, self.cgroups, config.cgroup_parent
-        )
+        self.containers = ContainerService(config.data_root, self.runtime, self.images, self.events)
         self.images.set_usage_checker(self.containers.usage)
         self.execs = ExecService(self.containers, self.runtime, self.events)
         self.system = SystemService(
@@ -55,7 +53,7 @@ class Daemon:
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.containers.restore()
-        await self.runtime.ensure_launcher()
+        await self.runtime.ensure_ready()
         server = ApiServer(build_app(self.services), self._listeners(), self._limits())
         await server.start()
         log.info("pydockerd serving on %s", ", ".join(self.config.hosts))

@@ -3,7 +3,7 @@
 import asyncio
 from dataclasses import dataclass
 
-from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
+from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
 
 
 @dataclass
@@ -14,7 +14,7 @@ class AttachRequest:
     future: "asyncio.Future[ShimStream]"
 
 
-async def connect_pending(pending: list[AttachRequest], cid: str, runtime: Runtime) -> None:
+async def connect_pending(pending: list[AttachRequest], cid: str, runtime: ContainerRuntime) -> None:
     """The container's process exists (not yet started): give each waiting attach its stream."""
     for req in pending:
         if req.future.done():

@@ -16,7 +16,7 @@ from daemon.containers.streams import ClientConn, parse_detach_keys, splice
 from daemon.containers.ulimits import rlimits
 from daemon.errors import Conflict, InvalidParameter, no_such_exec
 from daemon.events.bus import EventBus
-from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
+from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
 from daemon.runtime.spec import ProcessSpec
 
 EXEC_GRACE = 300.0  # seconds an exec instance outlives its stopped container
@@ -72,7 +72,7 @@ class ExecInstance:
 
 
 class ExecService:
-    def __init__(self, containers: ContainerService, runtime: Runtime, events: EventBus) -> None:
+    def __init__(self, containers: ContainerService, runtime: ContainerRuntime, events: EventBus) -> None:
         self.containers = containers
         self.runtime = runtime
         self.events = events
@@ -174,7 +174,7 @@ class ExecService:
             inst.done.set()
             raise Conflict(str(e)) from e
         inst.running = True
-        inst.pid = int(stream.answer.get("pid", 0))
+        inst.pid = stream.pid
         cmd = " ".join(inst.body.Cmd or [])
         self.events.publish(
             "container", f"exec_start: {cmd}", c.id, c.event_attrs(execID=exec_id)

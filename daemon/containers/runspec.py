@@ -36,7 +36,7 @@ def write_etc_files(c: Container) -> None:
     (c.dir / "resolv.conf").write_text(resolv)
 
 
-async def build_spec(c: Container, seccomp: SeccompPolicy, cgroup_name: str) -> ContainerSpec:
+async def build_spec(c: Container, seccomp: SeccompPolicy) -> ContainerSpec:
     """The spec of the container's first process and its root; missing bind sources are made here, as
     `docker run -v` does."""
     hc, cfg = c.host_config, c.config
@@ -77,7 +77,6 @@ async def build_spec(c: Container, seccomp: SeccompPolicy, cgroup_name: str) -> 
             "/etc/hosts": c.data["HostsPath"],
             "/etc/resolv.conf": c.data["ResolvConfPath"],
         },
-        cgroup_name=cgroup_name,
         resources=hc,
         masked_paths=[] if privileged else list(MASKED_PATHS),
         readonly_paths=[] if privileged else list(READONLY_PATHS),

@@ -37,8 +37,8 @@ from daemon.containers.update_body import parse_update
 from daemon.containers.waiters import WaitError, exit_future, resolve
 from daemon.errors import InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
-from daemon.runtime.cgroups import CgroupManager, Resources, validate
-from daemon.runtime.client import Runtime, RuntimeFailure, ShimStream
+from daemon.runtime.cgroups import Resources, validate
+from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
 from daemon.runtime.logfile import timestamp
 from daemon.store.trash import Trash
 from daemon.store.trees import tree_size
@@ -82,11 +82,9 @@ class ContainerService:
     def __init__(
         self,
         data_root: Path,
-        runtime: Runtime,
+        runtime: ContainerRuntime,
         images: ImageBackend,
         events: EventBus,
-        cgroups: CgroupManager,
-        cgroup_parent: str = "pydockerd",
         seccomp: SeccompPolicy | None = None,
     ) -> None:
         self.store = ContainerStore(data_root / "containers", Trash(data_root / "trash"))
@@ -94,12 +92,10 @@ class ContainerService:
         self.runtime = runtime
         self.images = images
         self.events = events
-        self.cgroups = cgroups
-        self.cgroup_parent = cgroup_parent
         self.ncpu = os.cpu_count() or 1
         self._tasks: set[asyncio.Task[Any]] = set()  # requests' work that runs on without its client
         self._size_walkers = ThreadPoolExecutor(SIZE_WALKERS, thread_name_prefix="size-walk")
-        self.monitor = ExitMonitor(self.store, runtime, events, cgroups, self._cgroup, self._auto_remove)
+        self.monitor = ExitMonitor(self.store, runtime, events, self._auto_remove)
 
     @property
     def exit_listeners(self) -> list[ExitListener]:
@@ -145,9 +141,6 @@ class ContainerService:
         self.events.publish("container", "create", c.id, c.event_attrs())
         return {"Id": c.id, "Warnings": warnings}
 
-    def _cgroup(self, c: Container) -> str:
-        return f"{self.cgroup_parent}/{c.id}"
-
     async def start(self, ref: str) -> None:
         c = self.get(ref)
         await when_free(c.lock, lambda held: self._start_held(c), self._tasks)
@@ -162,7 +155,7 @@ class ContainerService:
     async def _start_locked(self, c: Container) -> None:
         check_start(c.status, c.id)
         try:
-            pid = await self.runtime.create(await build_spec(c, self.seccomp, self._cgroup(c)))
+            pid = await self.runtime.create(await build_spec(c, self.seccomp))
         except Exception as e:
             self._fail_pending(c)
             if not isinstance(e, RuntimeFailure | OSError):
@@ -174,7 +167,7 @@ class ContainerService:
             await self.runtime.start(c.id)
         except RuntimeFailure as e:
             info = await self.runtime.wait(c.id)
-            self.runtime.cleanup(c.id)
+            self.runtime.release(c.id)
             await self._start_failed(c, str(e), info.exit_code)
         c.state.running(pid, timestamp())
         self.store.save_state(c)
@@ -183,7 +176,7 @@ class ContainerService:
 
     async def _start_failed(self, c: Container, message: str, code: int | None = None) -> NoReturn:
         """Record why the start failed, tell the waiters, then raise with Docker's words."""
-        self.monitor.remove_cgroup(c)  # normally gone with its shim; a shim that died or hung may leave it
+        self.runtime.remove_cgroup(c.id)  # normally gone with its shim; a shim that died or hung may leave it
         code, full = start_failure(message, code)
         c.state.start_failed(code, full)
         self.store.save_state(c)
@@ -245,10 +238,7 @@ class ContainerService:
                 await asyncio.wait_for(exited, KILL_WAIT)
 
     def _signal(self, c: Container, sig: int) -> None:
-        self.runtime.signal(c.pid, sig)
-        if c.status == Status.PAUSED and sig == signals.SIGKILL:
-            with contextlib.suppress(OSError):
-                self.cgroups.thaw(self._cgroup(c))  # a frozen process dies only once thawed
+        self.runtime.kill(c.id, c.pid, sig)
 
     async def stop(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -308,14 +298,14 @@ class ContainerService:
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
         check_pause(c.status, c.id)
-        await asyncio.to_thread(self.cgroups.freeze, self._cgroup(c))
+        await self.runtime.pause(c.id)
         c.state.paused()
         self._paused_changed(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
         check_unpause(c.status, c.id)
-        await asyncio.to_thread(self.cgroups.thaw, self._cgroup(c))
+        await self.runtime.resume(c.id)
         c.state.resumed()
         self._paused_changed(c, "unpause")
 
@@ -338,6 +328,7 @@ class ContainerService:
         if c.running:
             exited = exit_future(c)
             self._signal(c, signals.SIGKILL)
+            self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(int(signals.SIGKILL))))
             await asyncio.wait_for(exited, KILL_WAIT)
             if c.host_config.get("AutoRemove"):
                 return  # the exit handler removed it already
@@ -370,7 +361,6 @@ class ContainerService:
             resolve(c.removed_waiters, c.state.exit_code, message)
             raise RemovalFailed(message) from e
         self.store.discard(c)
-        self.runtime.cleanup(c.id)
         if trashed is not None:
             # awaited, as Docker's rm returns once the files are gone; what is left goes at the next start
             await asyncio.to_thread(self.store.trash.purge_entry, trashed)
@@ -410,7 +400,7 @@ class ContainerService:
             raise InvalidParameter(str(e)) from e
         if c.running:
             try:
-                await asyncio.to_thread(self.cgroups.update, self._cgroup(c), resources)
+                await self.runtime.update(c.id, resources)
             except (OSError, ValueError) as e:
                 raise InvalidParameter(f"Cannot update container {c.id}: {e}") from e
         c.host_config.update({k: merged[k] for k in RESOURCE_KEYS if k in merged})
@@ -448,5 +438,5 @@ class ContainerService:
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
         c = self.get(ref)
         check_running(c.status, c.id)
-        pids = await asyncio.to_thread(self.cgroups.pids, self._cgroup(c))
+        pids = await self.runtime.pids(c.id)
         return await top(pids, ps_args)

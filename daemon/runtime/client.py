@@ -58,17 +58,13 @@ class Runtime:
         return f"{self.cgroup_parent}/{cid}"
 
     def exec_dir(self, cid: str) -> Path:
-        # old name, goes when the container service switches (has_leftovers)
+        """Where the shim of a container keeps its socket, spec and records."""
         return self.exec_root / "containers" / cid
 
     # --- the launcher ---------------------------------------------------------------------------
 
     async def ensure_ready(self) -> None:
         await self._spawner.ensure_launcher()  # without it shims start directly, only slower
-
-    async def ensure_launcher(self) -> bool:
-        # old name, goes when the daemon calls ensure_ready
-        return await self._spawner.ensure_launcher()
 
     async def close(self) -> None:
         await self._spawner.close()
@@ -91,7 +87,7 @@ class Runtime:
             error = f"shim said {line[:200]!r}"
         except ShimRefused as e:
             error = str(e)
-        self.cleanup(spec.id)
+        self._remove_files(spec.id)
         raise RuntimeFailure(error)
 
     async def _connect(
@@ -190,17 +186,13 @@ class Runtime:
             return False
         return (self.exec_dir(cid) / "shim.sock").exists()
 
-    def shim_alive(self, cid: str) -> bool:
-        # old name, goes when the container service switches (alive)
-        return self.alive(cid)
-
     def has_leftovers(self, cid: str) -> bool:
         return self.exec_dir(cid).exists()
 
     def discard(self, cid: str) -> None:
-        self.kill_shim(cid)
+        self._kill_shim(cid)
         self.remove_cgroup(cid)
-        self.cleanup(cid)
+        self._remove_files(cid)
 
     def release(self, cid: str) -> None:
         if self.read_exit(cid) is None:  # the shim was killed: the container's processes may still run
@@ -209,18 +201,16 @@ class Runtime:
             with contextlib.suppress(OSError):
                 if self.cgroups.is_frozen(self.cgroup_name(cid)):
                     self.cgroups.thaw(self.cgroup_name(cid))
-        self.cleanup(cid)
+        self._remove_files(cid)
 
-    def kill_shim(self, cid: str) -> None:
-        # old name, goes when the container service switches (discard)
+    def _kill_shim(self, cid: str) -> None:
         state = self._read_state(cid)
         if state is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(state.shim_pid, signal.SIGKILL)
 
-    def cleanup(self, cid: str) -> None:
+    def _remove_files(self, cid: str) -> None:
         """Remove a container's exec dir (the shim's files): small, but never recursively."""
-        # old name, goes when the container service switches (release, discard)
         try:
             remove_tree(self.exec_dir(cid))
         except OSError as e:
@@ -234,11 +224,6 @@ class Runtime:
         if sig == signal.SIGKILL and self.is_paused(cid):
             with contextlib.suppress(OSError):
                 self.cgroups.thaw(self.cgroup_name(cid))  # a frozen process dies only once thawed
-
-    def signal(self, pid: int, sig: int) -> None:
-        # old name, goes when the container service switches (kill)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
 
     async def pause(self, cid: str) -> None:
         await asyncio.to_thread(self.cgroups.freeze, self.cgroup_name(cid))

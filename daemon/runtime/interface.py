@@ -24,7 +24,7 @@ built with and written into the spec at `create`. No other part of the daemon bu
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from daemon.runtime.cgroups import Resources
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
@@ -49,11 +49,6 @@ class ShimStream:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     pid: int = 0  # an exec's host pid; 0 for an attach
-
-    @property
-    def answer(self) -> dict[str, Any]:
-        # old name, goes when the container service switches (it reads answer["pid"])
-        return {"pid": self.pid}
 
 
 class ContainerRuntime(Protocol):

@@ -212,7 +212,9 @@ class FakeRuntime:
         return await ex.exit_code
 
     async def attach(self, cid: str, stdin: bool, stdout: bool, stderr: bool) -> ShimStream:
-        c = self._running(cid)
+        c = self._get(cid)  # created or running: an attach made before the start connects in between
+        if c.state == "exited":
+            raise RuntimeFailure(f"container {cid[:12]} has no running shim")
         stream, end = await self._stream()
         c.attached.append(end)
         return stream

@@ -151,11 +151,11 @@ class _Writer:
 
 async def test_pump_input_stops_at_detach_keys_and_forwards_eof() -> None:
     w: Any = _Writer()
-    shim = ShimStream(reader=None, writer=w, answer={})  # type: ignore[arg-type]
+    shim = ShimStream(reader=None, writer=w)  # type: ignore[arg-type]
     assert await pump_input(shim, _Client([b"ab", b"c\x10\x11zz"]), b"\x10\x11") is True
     assert w.data == b"abc" and not w.eof
     w2: Any = _Writer()
-    shim2 = ShimStream(reader=None, writer=w2, answer={})  # type: ignore[arg-type]
+    shim2 = ShimStream(reader=None, writer=w2)  # type: ignore[arg-type]
     assert await pump_input(shim2, _Client([b"x\x10y"]), b"\x10\x11") is False
     assert w2.data == b"x\x10y" and w2.eof
 
