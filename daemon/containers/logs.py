@@ -3,12 +3,13 @@
 import asyncio
 import json
 import os
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from daemon.errors import InvalidParameter
-from daemon.runtime.logfile import parse_timestamp
+from daemon.timefmt import parse_since_until, parse_state_time
 
 FOLLOW_POLL = 0.05
 
@@ -31,16 +32,12 @@ class LogQuery:
 
 
 def parse_time_arg(value: str | None) -> int:
-    """Docker's since/until: Unix seconds with an optional fraction ("1700000000.5") -> ns; 0 if unset."""
+    """Docker's since/until (Unix seconds as the CLI sends them, or any form GetTimestamp reads) -> ns;
+    0 if unset."""
     if not value:
         return 0
-    seconds, _, frac = value.partition(".")
     try:
-        return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9])
-    except ValueError:
-        pass
-    try:
-        return parse_timestamp(value)
+        return parse_since_until(value, time.time_ns())
     except ValueError as e:
         raise InvalidParameter(f"invalid value for time: {value!r}") from e
 
@@ -57,7 +54,7 @@ def _wanted(entry: LogEntry, q: LogQuery) -> bool:
     if (entry.stream == "stdout" and not q.stdout) or (entry.stream == "stderr" and not q.stderr):
         return False
     if q.since_ns or q.until_ns:
-        t = parse_timestamp(entry.time)
+        t = parse_state_time(entry.time)
         if q.since_ns and t < q.since_ns:
             return False
         if q.until_ns and t > q.until_ns:
@@ -91,7 +88,7 @@ async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> Asyn
                     new = _decode(line)
                     if new is None or not _wanted(new, q):
                         continue
-                    if q.until_ns and parse_timestamp(new.time) > q.until_ns:
+                    if q.until_ns and parse_state_time(new.time) > q.until_ns:
                         return
                     yield new
             elif not alive:

@@ -24,7 +24,6 @@ from daemon.containers.runspec import build_spec, container_caps, write_etc_file
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.state import (
-    ZERO_TIME,
     Status,
     check_pause,
     check_remove,
@@ -39,9 +38,9 @@ from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.runtime.cgroups import CgroupManager, Resources, validate
 from daemon.runtime.client import ExitInfo, Runtime, RuntimeFailure, ShimStream
-from daemon.runtime.logfile import timestamp
 from daemon.store.trash import Trash
 from daemon.store.trees import remove_tree, tree_size
+from daemon.timefmt import ZERO_TIME, now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +149,7 @@ class ContainerService:
             c.state["Status"] = (Status.PAUSED if frozen else Status.RUNNING).value
             self._watch(c)
         else:
-            info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp(), recorded=False)
+            info = self.runtime.read_exit(c.id) or ExitInfo(255, False, now_rfc3339(), recorded=False)
             await self._exited(c, info)
 
     def usage(self, image_id: str) -> list[tuple[str, bool]]:
@@ -277,7 +276,7 @@ class ContainerService:
             ExitCode=0,
             Error="",
             OOMKilled=False,
-            StartedAt=timestamp(),
+            StartedAt=now_rfc3339(),
             FinishedAt=ZERO_TIME,
         )
         self.store.save_state(c)
@@ -360,7 +359,7 @@ class ContainerService:
             Pid=0,
             ExitCode=info.exit_code,
             OOMKilled=info.oom_killed,
-            FinishedAt=info.finished_at or timestamp(),
+            FinishedAt=info.finished_at or now_rfc3339(),
         )
         c.data["ExecIDs"] = None
         self.store.save_state(c)

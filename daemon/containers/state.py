@@ -4,8 +4,6 @@ from enum import StrEnum
 
 from daemon.errors import Conflict, NotModified
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
 
 class Status(StrEnum):
     CREATED = "created"

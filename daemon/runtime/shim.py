@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from daemon.runtime.process import child_main, recv_msg, send_msg
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
 from daemon.runtime.stdio import Forwarder, Output, StdinSink
 from daemon.store.atomic import write_json_atomic
+from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger("pydockerd.shim")
 
@@ -40,13 +40,6 @@ def exit_code_of(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
-
-
-def now_rfc3339() -> str:
-    ns = time.time_ns()
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-    )
 
 
 class Session:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from daemon.containers.bind_specs import parse_bind
-from daemon.containers.listing import human_duration
 from daemon.containers.logs import LogQuery, read_logs
 from daemon.containers.model import parse_create
 from daemon.containers.record import effective_command, merge_env
@@ -57,15 +56,6 @@ def test_signals_and_detach_keys() -> None:
     assert parse_detach_keys("ctrl-a,x") == b"\x01x"
     with pytest.raises(InvalidParameter):
         parse_detach_keys("ctrl-aa")
-
-
-def test_human_duration_like_docker() -> None:
-    assert human_duration(0.2) == "Less than a second"
-    assert human_duration(5) == "5 seconds"
-    assert human_duration(65) == "About a minute"
-    assert human_duration(600) == "10 minutes"
-    assert human_duration(3600) == "About an hour"
-    assert human_duration(3 * 86400) == "3 days"
 
 
 def _write_log(path: Path, entries: list[tuple[str, str, str]]) -> None:
