@@ -8,10 +8,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import aiofiles
+
 from daemon.errors import InvalidParameter
 from daemon.timefmt import parse_since_until, parse_state_time
 
 FOLLOW_POLL = 0.05
+READ_CHUNK = 1 << 16
 
 
 @dataclass
@@ -62,28 +65,41 @@ def _wanted(entry: LogEntry, q: LogQuery) -> bool:
     return True
 
 
+def _complete_lines(partial: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
+    """The whole lines of `partial + chunk`, and what is left of a line still being written."""
+    lines = (partial + chunk).split(b"\n")
+    return lines, lines.pop()
+
+
 async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> AsyncIterator[LogEntry]:
     """What is in the file now (with tail), then, when following, new lines until the container stops."""
     try:
-        f = await asyncio.to_thread(open, path, "rb")
+        f = await aiofiles.open(path, "rb")
     except FileNotFoundError:
         return
     try:
-        existing = await asyncio.to_thread(f.read)
-        lines = existing.split(b"\n")
-        partial = lines.pop()  # a line being written right now
-        entries = (e for e in map(_decode, lines) if e is not None and _wanted(e, q))
-        selected = deque(entries, maxlen=q.tail) if q.tail is not None and q.tail >= 0 else list(entries)
-        for entry in selected:
+        # a chunk at a time, so that a big log is never in memory whole; tail keeps only its last lines.
+        # Only up to the size it has now: a container that logs faster than we read cannot keep us here.
+        tail: deque[LogEntry] | None = deque(maxlen=q.tail) if q.tail is not None and q.tail >= 0 else None
+        partial = b""
+        remaining = os.fstat(f.fileno()).st_size
+        while remaining > 0 and (chunk := await f.read(min(READ_CHUNK, remaining))):
+            remaining -= len(chunk)
+            lines, partial = _complete_lines(partial, chunk)
+            for entry in (e for e in map(_decode, lines) if e is not None and _wanted(e, q)):
+                if tail is None:
+                    yield entry
+                else:
+                    tail.append(entry)
+        for entry in tail or ():
             yield entry
         if not q.follow:
             return
         while True:
             alive = running()
-            chunk = await asyncio.to_thread(f.read)
+            chunk = await f.read(READ_CHUNK)
             if chunk:
-                lines = (partial + chunk).split(b"\n")
-                partial = lines.pop()
+                lines, partial = _complete_lines(partial, chunk)
                 for line in lines:
                     new = _decode(line)
                     if new is None or not _wanted(new, q):
@@ -96,11 +112,4 @@ async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> Asyn
             else:
                 await asyncio.sleep(FOLLOW_POLL)
     finally:
-        await asyncio.to_thread(f.close)
-
-
-def file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
+        await f.close()
