@@ -419,7 +419,7 @@ class ImageService:
 
     async def load(self, stream: AsyncReadable) -> AsyncIterator[dict[str, Any]]:
         """`docker load`: yields Docker's messages ({"stream": "Loaded image: busybox:latest\\n"})."""
-        path = await spool(stream, self._tmp, self._uploads)
+        path = await spool(stream, self._tmp)
         try:
             archive = await asyncio.to_thread(SaveArchive, path)
             try:
