@@ -12,6 +12,7 @@ from daemon.api.common import API_VERSION, MIN_API_VERSION
 from daemon.containers.service import ContainerService
 from daemon.containers.state import Status
 from daemon.runtime.cgroups import CgroupManager
+from daemon.timefmt import rfc3339_nano
 
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
@@ -142,7 +143,7 @@ class SystemService:
             "NFd": len(os.listdir("/proc/self/fd")),
             "OomKillDisable": False,
             "NGoroutines": 0,
-            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "SystemTime": rfc3339_nano(time.time_ns()),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": str(self.cgroups.version),

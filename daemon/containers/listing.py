@@ -6,7 +6,7 @@ from typing import Any
 from daemon.containers.state import Status
 from daemon.containers.store import Container
 from daemon.errors import InvalidParameter, no_such_container
-from daemon.runtime.logfile import parse_timestamp
+from daemon.timefmt import human_duration, parse_state_time
 
 FILTERS = {
     "status",
@@ -28,40 +28,12 @@ FILTERS = {
 STATUSES = {s.value for s in Status}
 
 
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration, which docker ps uses."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
-
-
 def status_text(c: Container, now: float | None = None) -> str:
     now = time.time() if now is None else now
     state = c.state
     status = c.status
     if status in (Status.RUNNING, Status.PAUSED):
-        up = human_duration(now - parse_timestamp(state.started_at) / 1e9)
+        up = human_duration(now - parse_state_time(state.started_at) / 1e9)
         return f"Up {up}" + (" (Paused)" if status == Status.PAUSED else "")
     if status == Status.RESTARTING:
         return "Restarting"
@@ -69,8 +41,8 @@ def status_text(c: Container, now: float | None = None) -> str:
         return "Removal In Progress"
     if status == Status.DEAD:
         return "Dead"
-    if status == Status.EXITED or parse_timestamp(state.finished_at):
-        ago = human_duration(now - parse_timestamp(state.finished_at) / 1e9)
+    if status == Status.EXITED or parse_state_time(state.finished_at):
+        ago = human_duration(now - parse_state_time(state.finished_at) / 1e9)
         return f"Exited ({state.exit_code}) {ago} ago"
     return "Created"
 
@@ -87,7 +59,7 @@ def summary(c: Container, size_rw: int | None = None) -> dict[str, Any]:
         "Image": c.config.get("Image", ""),
         "ImageID": c.data["Image"],
         "Command": command_line(c),
-        "Created": parse_timestamp(c.data["Created"]) // 1_000_000_000,
+        "Created": parse_state_time(c.data["Created"]) // 1_000_000_000,
         "Ports": [],
         "Labels": c.config.get("Labels") or {},
         "State": c.status.value,
@@ -167,7 +139,7 @@ def matches_prune_filters(c: Container, filters: dict[str, list[str]]) -> bool:
             until = float(value)
         except ValueError as e:
             raise InvalidParameter(f"invalid filter 'until={value}'") from e
-        if parse_timestamp(c.data["Created"]) / 1e9 >= until:
+        if parse_state_time(c.data["Created"]) / 1e9 >= until:
             return False
     return True
 

@@ -3,14 +3,18 @@
 import asyncio
 import json
 import os
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import aiofiles
+
 from daemon.errors import InvalidParameter
-from daemon.runtime.logfile import parse_timestamp
+from daemon.timefmt import parse_since_until, parse_state_time
 
 FOLLOW_POLL = 0.05
+READ_CHUNK = 1 << 16
 
 
 @dataclass
@@ -31,16 +35,12 @@ class LogQuery:
 
 
 def parse_time_arg(value: str | None) -> int:
-    """Docker's since/until: Unix seconds with an optional fraction ("1700000000.5") -> ns; 0 if unset."""
+    """Docker's since/until (Unix seconds as the CLI sends them, or any form GetTimestamp reads) -> ns;
+    0 if unset."""
     if not value:
         return 0
-    seconds, _, frac = value.partition(".")
     try:
-        return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9])
-    except ValueError:
-        pass
-    try:
-        return parse_timestamp(value)
+        return parse_since_until(value, time.time_ns())
     except ValueError as e:
         raise InvalidParameter(f"invalid value for time: {value!r}") from e
 
@@ -57,7 +57,7 @@ def _wanted(entry: LogEntry, q: LogQuery) -> bool:
     if (entry.stream == "stdout" and not q.stdout) or (entry.stream == "stderr" and not q.stderr):
         return False
     if q.since_ns or q.until_ns:
-        t = parse_timestamp(entry.time)
+        t = parse_state_time(entry.time)
         if q.since_ns and t < q.since_ns:
             return False
         if q.until_ns and t > q.until_ns:
@@ -65,33 +65,46 @@ def _wanted(entry: LogEntry, q: LogQuery) -> bool:
     return True
 
 
+def _complete_lines(partial: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
+    """The whole lines of `partial + chunk`, and what is left of a line still being written."""
+    lines = (partial + chunk).split(b"\n")
+    return lines, lines.pop()
+
+
 async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> AsyncIterator[LogEntry]:
     """What is in the file now (with tail), then, when following, new lines until the container stops."""
     try:
-        f = await asyncio.to_thread(open, path, "rb")
+        f = await aiofiles.open(path, "rb")
     except FileNotFoundError:
         return
     try:
-        existing = await asyncio.to_thread(f.read)
-        lines = existing.split(b"\n")
-        partial = lines.pop()  # a line being written right now
-        entries = (e for e in map(_decode, lines) if e is not None and _wanted(e, q))
-        selected = deque(entries, maxlen=q.tail) if q.tail is not None and q.tail >= 0 else list(entries)
-        for entry in selected:
+        # a chunk at a time, so that a big log is never in memory whole; tail keeps only its last lines.
+        # Only up to the size it has now: a container that logs faster than we read cannot keep us here.
+        tail: deque[LogEntry] | None = deque(maxlen=q.tail) if q.tail is not None and q.tail >= 0 else None
+        partial = b""
+        remaining = os.fstat(f.fileno()).st_size
+        while remaining > 0 and (chunk := await f.read(min(READ_CHUNK, remaining))):
+            remaining -= len(chunk)
+            lines, partial = _complete_lines(partial, chunk)
+            for entry in (e for e in map(_decode, lines) if e is not None and _wanted(e, q)):
+                if tail is None:
+                    yield entry
+                else:
+                    tail.append(entry)
+        for entry in tail or ():
             yield entry
         if not q.follow:
             return
         while True:
             alive = running()
-            chunk = await asyncio.to_thread(f.read)
+            chunk = await f.read(READ_CHUNK)
             if chunk:
-                lines = (partial + chunk).split(b"\n")
-                partial = lines.pop()
+                lines, partial = _complete_lines(partial, chunk)
                 for line in lines:
                     new = _decode(line)
                     if new is None or not _wanted(new, q):
                         continue
-                    if q.until_ns and parse_timestamp(new.time) > q.until_ns:
+                    if q.until_ns and parse_state_time(new.time) > q.until_ns:
                         return
                     yield new
             elif not alive:
@@ -99,11 +112,4 @@ async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> Asyn
             else:
                 await asyncio.sleep(FOLLOW_POLL)
     finally:
-        await asyncio.to_thread(f.close)
-
-
-def file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
+        await f.close()

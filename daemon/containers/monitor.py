@@ -11,7 +11,7 @@ from daemon.containers.store import Container, ContainerStore
 from daemon.containers.waiters import resolve
 from daemon.events.bus import EventBus
 from daemon.runtime.interface import ContainerRuntime, ExitInfo
-from daemon.runtime.logfile import timestamp
+from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class ExitMonitor:
                 c.state.resumed()
             self.watch(c)
         else:
-            info = self.runtime.read_exit(c.id) or ExitInfo(255, False, timestamp(), recorded=False)
+            info = self.runtime.read_exit(c.id) or ExitInfo(255, False, now_rfc3339(), recorded=False)
             await self.exited(c, info)
 
     # --- exits ----------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ class ExitMonitor:
         c.monitor = asyncio.create_task(monitor())
 
     async def exited(self, c: Container, info: ExitInfo) -> None:
-        c.state.exited(info.exit_code, info.oom_killed, info.finished_at or timestamp())
+        c.state.exited(info.exit_code, info.oom_killed, info.finished_at or now_rfc3339())
         c.data["ExecIDs"] = None
         self.store.save_state(c)
         for listener in self.exit_listeners:

@@ -4,9 +4,9 @@ from pathlib import Path
 from typing import Any
 
 from daemon.containers.model import CreateBody, HealthcheckBody
-from daemon.containers.state import ZERO_TIME, Status
+from daemon.containers.state import Status
 from daemon.containers.validate import clean_path, parse_exposed_port
-from daemon.runtime.logfile import timestamp
+from daemon.timefmt import ZERO_TIME, now_rfc3339
 
 # the HostConfig keys `docker update` may change; the numeric ones default to 0
 NUMERIC_RESOURCE_KEYS = (
@@ -174,7 +174,7 @@ def new_record(
     upper, work = cdir / "rw" / "upper", cdir / "rw" / "work"
     return {
         "Id": cid,
-        "Created": timestamp(),
+        "Created": now_rfc3339(),
         "Path": argv[0] if argv else "",
         "Args": argv[1:],
         "State": {

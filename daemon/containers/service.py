@@ -39,9 +39,9 @@ from daemon.errors import InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
-from daemon.runtime.logfile import timestamp
 from daemon.store.trash import Trash
 from daemon.store.trees import tree_size
+from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class ContainerService:
             info = await self.runtime.wait(c.id)
             self.runtime.release(c.id)
             await self._start_failed(c, str(e), info.exit_code)
-        c.state.running(pid, timestamp())
+        c.state.running(pid, now_rfc3339())
         self.store.save_state(c)
         self.events.publish("container", "start", c.id, c.event_attrs())
         self.monitor.watch(c)

@@ -11,8 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from daemon.errors import Conflict, NotModified
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
+from daemon.timefmt import ZERO_TIME
 
 
 class Status(StrEnum):

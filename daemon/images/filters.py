@@ -5,12 +5,9 @@ import time
 from collections.abc import Callable
 
 from daemon.errors import InvalidParameter
-from daemon.images.timeutil import parse_ns
+from daemon.timefmt import parse_since_until
 
 ACCEPTED = {"dangling", "label", "before", "since", "reference", "until"}
-_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def validate(filters: dict[str, list[str]]) -> None:
@@ -72,16 +69,7 @@ def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
 
 def timestamp_ns(value: str, now_ns: int | None = None) -> int:
     """Docker's timestamps in filters: unix seconds, RFC3339 dates, or a duration back from now."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    if _DURATION.match(value):
-        secs = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(value))
-        return now_ns - int(secs * 1e9)
     try:
-        return int(float(value) * 1e9)
-    except ValueError:
-        pass
-    for candidate in (value, value + "Z", value + "T00:00:00Z"):
-        parsed = parse_ns(candidate)
-        if parsed is not None:
-            return parsed
-    raise InvalidParameter(f"failed to parse value as time or duration: {value!r}")
+        return parse_since_until(value, time.time_ns() if now_ns is None else now_ns)
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from e

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from daemon.images.platforms import parse_platform
 from daemon.images.reference import Reference, familiar_with_tag, parse, parse_repo_tag
 from daemon.images.store import ImageStore, Layer, StoredImage, diff_ids_of, ref_repo, validate_config
 from daemon.images.streams import AsyncReadable, BlockingReader, remove_stale_spools, spool, upload_pool
-from daemon.images.timeutil import now
 from daemon.store.digest import chain_ids, hex_of, is_digest, short_id
+from daemon.timefmt import rfc3339_nano
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ class ImageService:
         if ref.familiar_name == "sha256":
             raise InvalidParameter("refusing to create an ambiguous tag using digest algorithm as name")
         old = self._store.set_ref(ref.store_key(), image.id)
-        self._store.set_last_tag_time(image.id, now())
+        self._store.set_last_tag_time(image.id, rfc3339_nano(time.time_ns()))
         return old
 
     def tag(self, ref: str, repo: str, tag: str | None) -> None:
@@ -356,7 +357,7 @@ class ImageService:
         reader = BlockingReader(stream, loop)
         layer = await loop.run_in_executor(self._uploads, self._store.unpack_layer, reader, None)
         try:
-            created = now()
+            created = rfc3339_nano(time.time_ns())
             config: dict[str, Any] = {"comment": comment, "created": created}
             config.update(docker_version=DOCKER_VERSION, config=container_config)
             config["architecture"] = plat.architecture
@@ -418,7 +419,7 @@ class ImageService:
 
     async def load(self, stream: AsyncReadable) -> AsyncIterator[dict[str, Any]]:
         """`docker load`: yields Docker's messages ({"stream": "Loaded image: busybox:latest\\n"})."""
-        path = await spool(stream, self._tmp, self._uploads)
+        path = await spool(stream, self._tmp)
         try:
             archive = await asyncio.to_thread(SaveArchive, path)
             try:

@@ -26,10 +26,10 @@ from typing import Any
 
 from daemon.errors import InvalidParameter
 from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES, LayerResult, Readable, extract_layer
-from daemon.images.timeutil import parse_ns
 from daemon.store.atomic import read_json, write_bytes_atomic, write_json_atomic
 from daemon.store.digest import SHA256_HEX, chain_ids, hex_of, is_digest, sha256_digest
 from daemon.store.trash import Trash
+from daemon.timefmt import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,15 @@ def validate_config(raw: bytes) -> dict[str, Any]:
 
 def diff_ids_of(config: dict[str, Any]) -> list[str]:
     return list((config.get("rootfs") or {}).get("diff_ids") or [])
+
+
+def _created_ns(config: dict[str, Any]) -> int:
+    """An image config's `created` in Unix nanoseconds; 0 when it is missing or not a time."""
+    created = config.get("created")
+    try:
+        return parse_rfc3339(created) if isinstance(created, str) else 0
+    except ValueError:
+        return 0
 
 
 class ImageStore:
@@ -330,7 +339,7 @@ class ImageStore:
             return image
 
     def _add_image(self, image: StoredImage) -> None:
-        image.created_ns = parse_ns(image.config.get("created")) or 0
+        image.created_ns = _created_ns(image.config)
         image.size = sum(self._state.layers[c].size for c in image.chain)
         self._state.images[image.id] = image
 

@@ -1,12 +1,13 @@
-"""Bridges between the event loop's request body and blocking worker threads."""
+"""Request bodies: spooled to a file through aiofiles, or read by a blocking worker thread (import)."""
 
 import asyncio
-import os
-import shutil
-import tempfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
+
+import aiofiles
+import aiofiles.os
 
 CHUNK = 1 << 20
 SPOOL_PREFIX = "image-upload-"
@@ -58,25 +59,21 @@ class BlockingReader:
         return out
 
 
-def _copy_to_file(src: BlockingReader, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=directory, prefix=SPOOL_PREFIX, suffix=".tar")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            shutil.copyfileobj(src, f, CHUNK)
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name)
-
-
 def remove_stale_spools(directory: Path) -> None:
     """Uploads left behind by a crash in the middle of a load."""
     for path in directory.glob(SPOOL_PREFIX + "*"):
         path.unlink(missing_ok=True)
 
 
-async def spool(stream: AsyncReadable, directory: Path, pool: ThreadPoolExecutor) -> Path:
-    """Writes the whole stream to a new temporary file in `directory` (the caller deletes it)."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(pool, _copy_to_file, BlockingReader(stream, loop), directory)
+async def spool(stream: AsyncReadable, directory: Path) -> Path:
+    """Writes the whole stream to a new file in `directory` (the caller deletes it)."""
+    await aiofiles.os.makedirs(directory, exist_ok=True)
+    path = directory / f"{SPOOL_PREFIX}{uuid.uuid4().hex}.tar"
+    try:
+        async with aiofiles.open(path, "xb") as f:
+            while chunk := await stream.read(CHUNK):
+                await f.write(chunk)
+    except BaseException:  # a client gone mid-upload, or a full disk: nothing is left behind
+        path.unlink(missing_ok=True)
+        raise
+    return path

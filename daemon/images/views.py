@@ -3,7 +3,7 @@
 from typing import Any
 
 from daemon.images.store import Layer, StoredImage, diff_ids_of
-from daemon.images.timeutil import ZERO_TIME
+from daemon.timefmt import ZERO_TIME
 
 
 def summary(image: StoredImage, repo_tags: list[str], repo_digests: list[str]) -> dict[str, Any]:

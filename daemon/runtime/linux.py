@@ -16,7 +16,6 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
@@ -28,14 +27,12 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
-PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 _SYSCALLS = {  # syscalls glibc does not wrap in every version we meet
@@ -200,7 +197,6 @@ def seccomp_set_filter(program: bytes, flags: int = 0) -> None:
 
 
 # kernel keyrings (keyctl(2)); glibc leaves them to libkeyutils
-KEY_SPEC_SESSION_KEYRING = -3
 KEYCTL_JOIN_SESSION_KEYRING = 1
 KEYCTL_SETPERM = 5
 KEYCTL_DESCRIBE = 6
@@ -256,10 +252,7 @@ def make_controlling_tty(fd: int) -> None:
 # -- paths resolved inside a root by the kernel, and file system types (used by safepath) --
 # System calls numbered from 424 on have one number on every architecture.
 _NR_OPENAT2 = 437
-RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02  # never follow /proc/<pid>/fd/N and its kind
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10  # the directory fd is "/": absolute symlinks and ".." stay inside it
 PROC_SUPER_MAGIC = 0x9FA0
 

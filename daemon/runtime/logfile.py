@@ -2,15 +2,10 @@
 
 import json
 import os
-import time
+
+from daemon.timefmt import now_rfc3339
 
 MAX_PARTIAL = 16 * 1024  # Docker splits lines longer than 16 KiB
-
-
-def timestamp(ns: int | None = None) -> str:
-    ns = time.time_ns() if ns is None else ns
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
-    return f"{base}.{ns % 1_000_000_000:09d}Z"
 
 
 class JsonLogWriter:
@@ -32,7 +27,7 @@ class JsonLogWriter:
 
     def _entry(self, stream: str, payload: bytes) -> bytes:
         text = payload.decode("utf-8", errors="replace")
-        return json.dumps({"log": text, "stream": stream, "time": timestamp()}).encode() + b"\n"
+        return json.dumps({"log": text, "stream": stream, "time": now_rfc3339()}).encode() + b"\n"
 
     def close(self) -> None:
         for stream, rest in self.partial.items():
@@ -40,15 +35,3 @@ class JsonLogWriter:
                 self.file.write(self._entry(stream, rest))
         self.partial = {"stdout": b"", "stderr": b""}
         self.file.close()
-
-
-def parse_timestamp(value: str) -> int:
-    """RFC 3339 with up to nanoseconds (as we write it) -> Unix nanoseconds; 0 for Docker's zero time."""
-    import calendar
-
-    if not value or value.startswith("0001-"):
-        return 0
-    value = value.rstrip("Z")
-    base, _, frac = value.partition(".")
-    seconds = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
-    return seconds * 1_000_000_000 + int((frac + "000000000")[:9])

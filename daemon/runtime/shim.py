@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -30,18 +29,12 @@ from daemon.runtime.session import ChildFailed, Session, exit_code_of
 from daemon.runtime.spec import ContainerSpec
 from daemon.runtime.stdio import Forwarder, Output, StdinSink
 from daemon.store.atomic import write_json_atomic
+from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger("pydockerd.shim")
 
 MAX_BACKLOG = 8 * 1024 * 1024  # bytes of output a client may be behind
 EXEC_EXITS_KEPT = 256  # exit codes of ended execs the shim remembers (for ExecWait)
-
-
-def now_rfc3339() -> str:
-    ns = time.time_ns()
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-    )
 
 
 class Shim:

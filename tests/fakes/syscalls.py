@@ -20,10 +20,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemon.runtime.linux import MS_BIND, MS_PRIVATE, MS_REMOUNT, MS_SLAVE
+from daemon.runtime.linux import MS_BIND, MS_PRIVATE, MS_REMOUNT
 
 Call = tuple[object, ...]
-_PROPAGATION = MS_PRIVATE | MS_SLAVE
+_PROPAGATION = MS_PRIVATE  # the only propagation change the root set-up makes
 
 
 @dataclass

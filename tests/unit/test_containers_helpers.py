@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from daemon.containers import logs
 from daemon.containers.bind_specs import parse_bind
-from daemon.containers.listing import human_duration
-from daemon.containers.logs import LogQuery, read_logs
+from daemon.containers.logs import LogQuery, parse_time_arg, read_logs
 from daemon.containers.model import parse_create
 from daemon.containers.record import effective_command, merge_env
 from daemon.containers.service import parse_signal
@@ -59,15 +59,6 @@ def test_signals_and_detach_keys() -> None:
         parse_detach_keys("ctrl-aa")
 
 
-def test_human_duration_like_docker() -> None:
-    assert human_duration(0.2) == "Less than a second"
-    assert human_duration(5) == "5 seconds"
-    assert human_duration(65) == "About a minute"
-    assert human_duration(600) == "10 minutes"
-    assert human_duration(3600) == "About an hour"
-    assert human_duration(3 * 86400) == "3 days"
-
-
 def _write_log(path: Path, entries: list[tuple[str, str, str]]) -> None:
     path.write_text("".join(json.dumps({"log": log, "stream": s, "time": t}) + "\n" for s, log, t in entries))
 
@@ -112,6 +103,41 @@ async def test_logs_follow_sees_new_lines_until_stopped(tmp_path: Path) -> None:
     running = False
     await asyncio.wait_for(task, 5)
     assert got == [b"first\n", b"second\n"]
+
+
+async def test_logs_read_a_big_file_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logs, "READ_CHUNK", 7)  # every line straddles chunks
+    path = tmp_path / "c-json.log"
+    _write_log(path, [("stdout", f"{i}\n", "2026-01-01T00:00:01Z") for i in range(50)])
+
+    async def collect(q: LogQuery) -> list[bytes]:
+        return [e.data async for e in read_logs(str(path), q, lambda: False)]
+
+    assert await collect(LogQuery()) == [f"{i}\n".encode() for i in range(50)]
+    assert await collect(LogQuery(tail=3)) == [b"47\n", b"48\n", b"49\n"]
+    assert await collect(LogQuery(tail=0)) == []
+    assert [e.data async for e in read_logs(str(tmp_path / "none"), LogQuery(), lambda: False)] == []
+
+
+async def test_logs_without_follow_stop_at_the_size_the_file_had(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    _write_log(path, [("stdout", "first\n", "2026-01-01T00:00:01Z")])
+    got: list[bytes] = []
+    async for e in read_logs(str(path), LogQuery(), lambda: True):
+        got.append(e.data)
+        if len(got) > 3:
+            break  # it would never end
+        with open(path, "a") as f:  # a container still writing while we read
+            f.write(json.dumps({"log": "more\n", "stream": "stdout", "time": "2026-01-01T00:00:02Z"}) + "\n")
+    assert got == [b"first\n"]
+
+
+def test_logs_time_arguments() -> None:
+    assert parse_time_arg(None) == parse_time_arg("") == 0
+    assert parse_time_arg("1700000000.5") == 1_700_000_000_500_000_000
+    assert parse_time_arg("2023-11-14T22:13:20Z") == 1_700_000_000 * 10**9
+    with pytest.raises(InvalidParameter, match="invalid value for time: 'soon'"):
+        parse_time_arg("soon")
 
 
 class _Client:

@@ -42,10 +42,13 @@ def test_bytes_size_is_binary() -> None:
         (3600, "About an hour"),
         (5399, "About an hour"),
         (5400, "2 hours"),  # rounded to the nearest hour
+        (9000, "3 hours"),  # halves away from zero, as Go's Duration.Round
         (47 * 3600, "47 hours"),
         (3 * 86400, "3 days"),
         (20 * 86400, "2 weeks"),
+        (59 * 86400, "8 weeks"),
         (90 * 86400, "3 months"),
+        (730 * 86400, "2 years"),
         (3 * 365 * 86400, "3 years"),
     ],
 )
