@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from daemon.containers import bind_specs
+from daemon.containers import bind_specs, listing
+from daemon.containers.attach import Attachment, AttachOptions
 from daemon.containers.locking import Held, when_free
+from daemon.containers.logs import LogRequest, LogStream, read_logs
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
 from daemon.containers.record import RESOURCE_KEYS, new_record
+from daemon.containers.results import ContainerSizes, WaitResult
 from daemon.containers.runspec import build_spec, container_caps, write_etc_files
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.signals import parse_signal as parse_signal_name
@@ -35,7 +38,7 @@ from daemon.containers.state import (
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.update_body import parse_update
 from daemon.containers.validate import check_create
-from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
+from daemon.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.runtime.cgroups import CgroupManager, Resources, validate
 from daemon.runtime.client import ExitInfo, Runtime, RuntimeFailure, ShimStream
@@ -54,6 +57,8 @@ class ImageBackend(Protocol):
     async def resolve(self, ref: str) -> Any: ...
 
     def layer_dirs(self, image_id: str) -> list[str]: ...
+
+    def size(self, image_id: str) -> int: ...
 
     def collect_garbage(self) -> None: ...
 
@@ -166,7 +171,8 @@ class ContainerService:
         c = self.get(ref)
         data = dict(c.data)
         if size:
-            data["SizeRw"] = await self.size_rw(c)
+            sizes = await self.sizes(c)
+            data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
         return data
 
     async def size_rw(self, c: Container) -> int:
@@ -647,3 +653,65 @@ class ContainerService:
         check_running(c.status, c.id)
         pids = await asyncio.to_thread(self.cgroups.pids, self._cgroup(c))
         return await top(pids, ps_args)
+
+    # --- for the routes -------------------------------------------------------------------------
+
+    async def list_summaries(
+        self, all_: bool, limit: int | None, filters: dict[str, list[str]], size: bool
+    ) -> list[dict[str, Any]]:
+        """`docker ps`. Sizes are measured one container after the other, off the event loop: a
+        caller that is cancelled (its client left) stops the rest."""
+        chosen = listing.select(self.all(), all_, limit, filters, await self._ancestor_ids(filters))
+        if not size:
+            return [listing.summary(c) for c in chosen]
+        return [listing.summary(c, await self.sizes(c)) for c in chosen]
+
+    async def _ancestor_ids(self, filters: dict[str, list[str]]) -> dict[str, str]:
+        """The image IDs that the `ancestor` filter's references name; one that names no image
+        matches containers by the name they were created with only."""
+        ids = {}
+        for ref in filters.get("ancestor", []):
+            with contextlib.suppress(Exception):
+                ids[ref] = (await self.images.resolve(ref)).id
+        return ids
+
+    async def sizes(self, c: Container) -> ContainerSizes:
+        """As Docker counts them: the root file system is the image's layers plus the writable one."""
+        rw = await self.size_rw(c)
+        try:
+            image = self.images.size(c.data["Image"])
+        except NotFound:  # the image's files are gone altogether: only the writable layer counts
+            image = 0
+        return ContainerSizes(rw, image + rw)
+
+    def logs(self, ref: str, request: LogRequest) -> LogStream:
+        c = self.get(ref)
+        query = request.query()
+
+        def still_running() -> bool:  # following ends when the container stops or is removed
+            return c.running and self.store.find(c.id) is not None
+
+        return LogStream(bool(c.config.get("Tty")), read_logs(c.data["LogPath"], query, still_running))
+
+    def wait(self, ref: str, condition: str) -> "asyncio.Future[WaitResult]":
+        """The wait is registered at once (the caller answers 200 first); its result comes later."""
+        c, exited = self.wait_future(ref, condition)
+        return asyncio.ensure_future(self._wait_result(c, exited))
+
+    @staticmethod
+    async def _wait_result(c: Container, exited: "asyncio.Future[int]") -> WaitResult:
+        try:
+            code = await exited
+        except WaitError as e:  # the removal failed: the container stays, dead
+            return WaitResult(e.code, e.message)
+        return WaitResult(code, c.state.get("Error") or "")
+
+    def prepare_attach(self, ref: str, options: AttachOptions) -> Attachment:
+        """An attach to run over the client's connection once the route has taken it over."""
+        c = self.get(ref)
+
+        async def connect() -> ShimStream | None:
+            _, shim = await self.attach(c.id, options.stdin, options.stdout, options.stderr)
+            return shim
+
+        return Attachment(c, options, connect)

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime import linux, sockpath
 from daemon.runtime.cgroups import CgroupError, CgroupManager, Resources, container_device_rules, detect
-from daemon.runtime.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime.init import ContainerBody, ExecBody
 from daemon.runtime.logfile import JsonLogWriter
 from daemon.runtime.process import child_main, recv_msg, send_msg
