@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import __version__
-from daemon.api.common import API_VERSION, MIN_API_VERSION
+from daemon.apiversion import API_VERSION, MIN_API_VERSION
 from daemon.containers.service import ContainerService
 from daemon.containers.state import Status
 from daemon.runtime.cgroups import CgroupManager

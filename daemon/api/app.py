@@ -1,15 +1,19 @@
 """build_app(services) -> the aiohttp application, with Docker's error mapping in one place."""
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
-from daemon.api.common import API_VERSION, MIN_API_VERSION, Handler, error_response, parse_version
+from daemon.api import containers, execs, images, system
+from daemon.api.common import Handler, error_response
+from daemon.api.containers import ContainerBackend
 from daemon.api.disconnect import client_gone
+from daemon.api.execs import ExecBackend
+from daemon.api.images import ImageBackend
+from daemon.api.system import EventsBackend, SystemBackend
 from daemon.api.unimplemented import missing_feature, missing_object
+from daemon.apiversion import API_VERSION, MIN_API_VERSION, parse_version
 from daemon.errors import DaemonError
 
 log = logging.getLogger(__name__)
@@ -17,13 +21,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """The backends the routes call. Each route module declares the Protocol it needs."""
+    """The backends the routes call, each typed with the Protocol its route module declares."""
 
-    system: Any
-    containers: Any
-    images: Any
-    execs: Any
-    events: Any
+    system: SystemBackend
+    containers: ContainerBackend
+    images: ImageBackend
+    execs: ExecBackend
+    events: EventsBackend
 
 
 @web.middleware
@@ -93,21 +97,11 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def build_app(services: Services) -> web.Application:
-    from daemon.api import containers, execs, images, system
-
     app = web.Application(
         middlewares=[error_middleware, version_middleware], client_max_size=64 * 1024 * 1024
     )
-    app[SERVICES] = services
-    registrars: list[Callable[[web.Application, Services], None]] = [
-        system.register,
-        containers.register,
-        execs.register,
-        images.register,
-    ]
-    for register in registrars:
-        register(app, services)
+    system.register(app, services.system, services.events)
+    containers.register(app, services.containers)
+    execs.register(app, services.execs)
+    images.register(app, services.images)
     return app
-
-
-SERVICES = web.AppKey("services", Services)

@@ -1,7 +1,7 @@
 """Taking over an HTTP connection after `101 UPGRADED`, as Docker does for attach and exec start.
 
 aiohttp only knows websocket upgrades, so after sending the 101 we swap in our own asyncio.Protocol on
-the transport (see client-facts.md): its data is the client's stdin, its half-close is stdin EOF.
+the transport: its data is the client's stdin, its half-close is stdin EOF.
 """
 
 import asyncio
@@ -11,10 +11,12 @@ import select
 import struct
 import termios
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 from aiohttp import web
 
 from daemon.api.common import api_version
+from daemon.containers.streams import ClientConn
 
 PEER_CHECK_INTERVAL = 1.0  # seconds between looks for a vanished client
 HEAD_READ_WAIT = 1.0  # seconds the stream waits for the client to read the 101 before it goes on anyway
@@ -54,6 +56,16 @@ def _peer_closed(transport: asyncio.BaseTransport) -> bool:
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLHUP)
     return any(event & select.POLLHUP for _fd, event in poller.poll(0))
+
+
+class ClientSession(Protocol):
+    """What runs over a hijacked connection (an attach, an exec): its framing and its copying."""
+
+    @property
+    def tty(self) -> bool:
+        """Raw bytes when True; Docker's multiplexed frames when False."""
+
+    async def run(self, conn: ClientConn) -> None: ...
 
 
 class HijackedProtocol(asyncio.Protocol):
@@ -168,3 +180,9 @@ async def hijack(request: web.Request, multiplexed: bool) -> AsyncIterator[Hijac
         yield conn
     finally:
         conn.close()
+
+
+async def serve_hijacked(request: web.Request, session: ClientSession) -> web.StreamResponse:
+    async with hijack(request, multiplexed=not session.tty) as conn:
+        await session.run(conn)
+    return conn.response

@@ -7,7 +7,6 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from daemon.api.app import Services
 from daemon.api.common import Routes, api_version, json_response, query_bool, query_filters
 from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet
 from daemon.images.streams import AsyncReadable
@@ -154,8 +153,8 @@ class ImageRoutes:
         return json_response(records)
 
 
-def register(app: web.Application, services: Services) -> None:
-    handlers = ImageRoutes(services.images)
+def register(app: web.Application, backend: ImageBackend) -> None:
+    handlers = ImageRoutes(backend)
     routes = Routes(app)
     routes.post("/images/create", handlers.post_images_create)
     routes.post("/images/load", handlers.post_images_load)

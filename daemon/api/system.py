@@ -2,12 +2,14 @@
 
 import json
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from daemon.api.common import API_VERSION, Routes, json_response, query_filters
+from daemon.api.common import Routes, json_response, query_filters
 from daemon.api.disconnect import unless_client_leaves
+from daemon.apiversion import API_VERSION
 from daemon.errors import InvalidParameter
 
 PING_HEADERS = {
@@ -21,26 +23,18 @@ PING_HEADERS = {
 }
 
 
-def _services(request: web.Request) -> Any:
-    from daemon.api.app import SERVICES
+class SystemBackend(Protocol):
+    def version(self) -> dict[str, Any]: ...
 
-    return request.app[SERVICES]
-
-
-async def get_ping(request: web.Request) -> web.Response:
-    return web.Response(text="OK", content_type="text/plain", headers=PING_HEADERS)
+    def info(self) -> dict[str, Any]: ...
 
 
-async def head_ping(request: web.Request) -> web.Response:
-    return web.Response(status=200, headers={**PING_HEADERS, "Content-Type": "text/plain; charset=utf-8"})
-
-
-async def get_version(request: web.Request) -> web.Response:
-    return json_response(_services(request).system.version())
-
-
-async def get_info(request: web.Request) -> web.Response:
-    return json_response(_services(request).system.info())
+class EventsBackend(Protocol):
+    def subscribe(
+        self, since_ns: int | None, until_ns: int | None, filters: dict[str, list[str]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Past events from `since`, then live ones until `until` (forever when None)."""
+        ...
 
 
 def parse_event_time(value: str | None, now: float) -> int | None:
@@ -57,29 +51,48 @@ def parse_event_time(value: str | None, now: float) -> int | None:
         raise InvalidParameter(f"invalid time value: {value!r}") from e
 
 
-async def get_events(request: web.Request) -> web.StreamResponse:
-    now = time.time()
-    since = parse_event_time(request.query.get("since"), now)
-    until = parse_event_time(request.query.get("until"), now)
-    filters = query_filters(request)
-    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    resp.enable_chunked_encoding()
-    await resp.prepare(request)
+class SystemRoutes:
+    def __init__(self, backend: SystemBackend, events: EventsBackend) -> None:
+        self.backend = backend
+        self.events = events
 
-    async def stream() -> None:
-        async for event in _services(request).events.subscribe(since, until, filters):
-            await resp.write(json.dumps(event).encode() + b"\n")
+    async def get_ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="OK", content_type="text/plain", headers=PING_HEADERS)
 
-    # a client that leaves is noticed now, not at the next event (its subscription goes with it)
-    await unless_client_leaves(request, stream())
-    await resp.write_eof()
-    return resp
+    async def head_ping(self, request: web.Request) -> web.Response:
+        headers = {**PING_HEADERS, "Content-Type": "text/plain; charset=utf-8"}
+        return web.Response(status=200, headers=headers)
+
+    async def get_version(self, request: web.Request) -> web.Response:
+        return json_response(self.backend.version())
+
+    async def get_info(self, request: web.Request) -> web.Response:
+        return json_response(self.backend.info())
+
+    async def get_events(self, request: web.Request) -> web.StreamResponse:
+        now = time.time()
+        since = parse_event_time(request.query.get("since"), now)
+        until = parse_event_time(request.query.get("until"), now)
+        filters = query_filters(request)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+
+        async def stream() -> None:
+            async for event in self.events.subscribe(since, until, filters):
+                await resp.write(json.dumps(event).encode() + b"\n")
+
+        # a client that leaves is noticed now, not at the next event (its subscription goes with it)
+        await unless_client_leaves(request, stream())
+        await resp.write_eof()
+        return resp
 
 
-def register(app: web.Application, services: Any) -> None:
+def register(app: web.Application, backend: SystemBackend, events: EventsBackend) -> None:
+    handlers = SystemRoutes(backend, events)
     r = Routes(app)
-    r.get("/_ping", get_ping)
-    r.head("/_ping", head_ping)
-    r.get("/version", get_version)
-    r.get("/info", get_info)
-    r.get("/events", get_events)
+    r.get("/_ping", handlers.get_ping)
+    r.head("/_ping", handlers.head_ping)
+    r.get("/version", handlers.get_version)
+    r.get("/info", handlers.get_info)
+    r.get("/events", handlers.get_events)

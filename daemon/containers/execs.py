@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import secrets
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from daemon.containers.streams import ClientConn, parse_detach_keys, splice
 from daemon.containers.ulimits import rlimits
 from daemon.errors import Conflict, InvalidParameter, no_such_exec
 from daemon.events.bus import EventBus
+from daemon.frames import CONTROL, read_frame
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
 from daemon.runtime.spec import ProcessSpec
 
@@ -69,6 +71,20 @@ class ExecInstance:
             "DetachKeys": b.DetachKeys or "",
             "Pid": self.pid,
         }
+
+
+@dataclass
+class ExecSession:
+    """An exec started for a client that stays attached, to run over the client's connection."""
+
+    service: "ExecService"
+    inst: ExecInstance
+    stream: ShimStream
+    tty: bool
+
+    async def run(self, client: ClientConn) -> None:
+        await self.service._run_attached(self.inst, self.stream, client, self.tty)
+        await client.drain()
 
 
 class ExecService:
@@ -151,10 +167,23 @@ class ExecService:
             rlimits=rlimits(hc),  # and its ulimits
         )
 
-    async def open(self, exec_id: str, tty: bool, detached: bool = False) -> tuple[ExecInstance, ShimStream]:
+    async def start(self, exec_id: str, tty: bool | None, detach: bool) -> ExecSession | None:
+        """Start the exec's process. `tty` sets the framing; None: as the exec was created (as in
+        Docker, a start body's Tty wins over the create body's). Detached, its output is drained here
+        and None returned; attached, the session to run over the client's connection."""
+        inst = self.get(exec_id)
+        if tty is None:
+            tty = bool(inst.body.Tty)
+        stream = await self._open(inst, tty, detach)
+        if detach:
+            self._drain_detached(inst, stream)
+            return None
+        return ExecSession(self, inst, stream, tty)
+
+    async def _open(self, inst: ExecInstance, tty: bool, detached: bool) -> ShimStream:
         """Start the process; the returned stream carries its output (none when detached) and takes its
         stdin, then its exit code."""
-        inst = self.get(exec_id)
+        exec_id = inst.id
         if inst.started:
             raise Conflict(f"Error: Exec command {exec_id} has already run")
         c = self.containers.get(inst.container_id)
@@ -179,7 +208,7 @@ class ExecService:
         self.events.publish(
             "container", f"exec_start: {cmd}", c.id, c.event_attrs(execID=exec_id)
         )
-        return inst, stream
+        return stream
 
     def finished(self, inst: ExecInstance, control: dict[str, Any]) -> None:
         if "exit_code" not in control:
@@ -196,7 +225,7 @@ class ExecService:
                 c.event_attrs(execID=inst.id, exitCode=str(inst.exit_code)),
             )
 
-    async def run_attached(
+    async def _run_attached(
         self, inst: ExecInstance, stream: ShimStream, client: ClientConn, tty: bool
     ) -> None:
         # like Docker, the detach keys only apply to a TTY: piped stdin is passed on byte for byte
@@ -223,13 +252,8 @@ class ExecService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def run_detached(self, inst: ExecInstance, stream: ShimStream) -> None:
-        from daemon.containers.streams import read_frame
-        from daemon.runtime.frames import CONTROL
-
+    def _drain_detached(self, inst: ExecInstance, stream: ShimStream) -> None:
         async def drain() -> None:
-            import json
-
             stream.writer.write_eof()
             while (item := await read_frame(stream.reader)) is not None:
                 if item[0] == CONTROL:

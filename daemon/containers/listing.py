@@ -3,6 +3,7 @@
 import time
 from typing import Any
 
+from daemon.containers.results import ContainerSizes
 from daemon.containers.state import Status
 from daemon.containers.store import Container
 from daemon.errors import InvalidParameter, no_such_container
@@ -51,7 +52,7 @@ def command_line(c: Container) -> str:
     return " ".join([c.data["Path"], *c.data["Args"]]).strip()
 
 
-def summary(c: Container, size_rw: int | None = None) -> dict[str, Any]:
+def summary(c: Container, sizes: ContainerSizes | None = None) -> dict[str, Any]:
     mode = c.host_config.get("NetworkMode", "bridge")
     out: dict[str, Any] = {
         "Id": c.id,
@@ -68,9 +69,9 @@ def summary(c: Container, size_rw: int | None = None) -> dict[str, Any]:
         "NetworkSettings": {"Networks": c.data["NetworkSettings"].get("Networks", {})},
         "Mounts": c.data.get("Mounts") or [],
     }
-    if size_rw is not None:
-        out["SizeRw"] = size_rw
-        out["SizeRootFs"] = size_rw
+    if sizes is not None:
+        out["SizeRw"] = sizes.rw
+        out["SizeRootFs"] = sizes.root_fs
     return out
 
 

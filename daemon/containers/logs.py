@@ -113,3 +113,46 @@ async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> Asyn
                 await asyncio.sleep(FOLLOW_POLL)
     finally:
         await f.close()
+
+
+
+@dataclass(frozen=True)
+class LogRequest:
+    """`docker logs` options as the client wrote them; `query()` reads Docker's forms of them."""
+
+    stdout: bool
+    stderr: bool
+    since: str | None = None
+    until: str | None = None
+    tail: str | None = None  # a number, or "all"/"" for all
+    follow: bool = False
+
+    def query(self) -> LogQuery:
+        q = LogQuery(
+            stdout=self.stdout,
+            stderr=self.stderr,
+            since_ns=parse_time_arg(self.since),
+            until_ns=parse_time_arg(self.until),
+            follow=self.follow,
+            tail=parse_tail(self.tail),
+        )
+        if not (q.stdout or q.stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        return q
+
+
+def parse_tail(value: str | None) -> int | None:
+    if value is None or value in ("", "all"):
+        return None
+    try:
+        return int(value)
+    except ValueError as e:
+        raise InvalidParameter(f"invalid value for tail: {value!r}") from e
+
+
+@dataclass
+class LogStream:
+    """A container's log entries, and whether it has a TTY (then stdout and stderr are one stream)."""
+
+    tty: bool
+    entries: AsyncIterator[LogEntry]

@@ -8,21 +8,23 @@ import contextlib
 import logging
 import os
 import signal as signals
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from daemon.containers.attaching import AttachRequest, connect_pending, fail_pending
+from daemon.containers import listing
+from daemon.containers.attach import Attachment, AttachOptions, connect_pending, fail_pending
 from daemon.containers.creation import ImageLookup, create_container, invalid_name, name_in_use
-from daemon.containers.listing import matches_prune_filters
 from daemon.containers.locking import Held, when_free
+from daemon.containers.logs import LogRequest, LogStream, read_logs
 from daemon.containers.monitor import ExitListener, ExitMonitor
 from daemon.containers.names import valid_name
 from daemon.containers.record import RESOURCE_KEYS
+from daemon.containers.results import ContainerSizes, WaitResult
 from daemon.containers.runspec import build_spec, start_failure
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.signals import parse_signal as parse_signal_name
+from daemon.containers.sizes import SizeMeter
 from daemon.containers.state import (
     Status,
     check_pause,
@@ -31,7 +33,7 @@ from daemon.containers.state import (
     check_start,
     check_unpause,
 )
-from daemon.containers.store import Container, ContainerStore
+from daemon.containers.store import AttachRequest, Container, ContainerStore
 from daemon.containers.top import top
 from daemon.containers.update_body import parse_update
 from daemon.containers.waiters import WaitError, exit_future, resolve
@@ -40,19 +42,19 @@ from daemon.events.bus import EventBus
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
 from daemon.store.trash import Trash
-from daemon.store.trees import tree_size
 from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
 KILL_WAIT = 30.0
-SIZE_WALKERS = 2  # threads measuring containers' sizes; never more, whatever the number of `ps -s`
 
 __all__ = ["ContainerService", "RemovalFailed", "WaitError"]
 
 
 class ImageBackend(ImageLookup, Protocol):
+    def size(self, image_id: str) -> int: ...
+
     def collect_garbage(self) -> None: ...
 
 
@@ -94,7 +96,7 @@ class ContainerService:
         self.events = events
         self.ncpu = os.cpu_count() or 1
         self._tasks: set[asyncio.Task[Any]] = set()  # requests' work that runs on without its client
-        self._size_walkers = ThreadPoolExecutor(SIZE_WALKERS, thread_name_prefix="size-walk")
+        self.meter = SizeMeter(images)
         self.monitor = ExitMonitor(self.store, runtime, events, self._auto_remove)
 
     @property
@@ -117,19 +119,9 @@ class ContainerService:
         c = self.get(ref)
         data = dict(c.record())
         if size:
-            data["SizeRw"] = await self.size_rw(c)
+            sizes = await self.sizes(c)
+            data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
         return data
-
-    async def size_rw(self, c: Container) -> int:
-        """The size of what the container wrote, measured in a thread of its own (a container may
-        hold millions of files, or a tree deeper than any path; see daemon.store.trees for bounds)."""
-        upper = c.dir / "rw" / "upper"
-        loop = asyncio.get_running_loop()
-        log.debug("measuring the size of container %s", c.id[:12])
-        size = await loop.run_in_executor(self._size_walkers, tree_size, upper)
-        if not size.complete:
-            log.info("size of container %s: counted %d entries, not all", c.id[:12], size.entries)
-        return size.bytes
 
     def all(self) -> list[Container]:
         return list(self.store)
@@ -413,9 +405,9 @@ class ContainerService:
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted, reclaimed = [], 0
         for c in self.all():
-            if c.running or not matches_prune_filters(c, filters):
+            if c.running or not listing.matches_prune_filters(c, filters):
                 continue
-            size = await self.size_rw(c)
+            size = await self.meter.size_rw(c)
             try:
                 async with c.lock:
                     await self._remove(c)
@@ -440,3 +432,59 @@ class ContainerService:
         check_running(c.status, c.id)
         pids = await self.runtime.pids(c.id)
         return await top(pids, ps_args)
+
+    # --- for the routes -------------------------------------------------------------------------
+
+    async def list_summaries(
+        self, all_: bool, limit: int | None, filters: dict[str, list[str]], size: bool
+    ) -> list[dict[str, Any]]:
+        """`docker ps`. Sizes are measured one container after the other, off the event loop: a
+        caller that is cancelled (its client left) stops the rest."""
+        chosen = listing.select(self.all(), all_, limit, filters, await self._ancestor_ids(filters))
+        if not size:
+            return [listing.summary(c) for c in chosen]
+        return [listing.summary(c, await self.sizes(c)) for c in chosen]
+
+    async def _ancestor_ids(self, filters: dict[str, list[str]]) -> dict[str, str]:
+        """The image IDs that the `ancestor` filter's references name; one that names no image
+        matches containers by the name they were created with only."""
+        ids = {}
+        for ref in filters.get("ancestor", []):
+            with contextlib.suppress(Exception):
+                ids[ref] = (await self.images.resolve(ref)).id
+        return ids
+
+    async def sizes(self, c: Container) -> ContainerSizes:
+        return await self.meter.sizes(c)
+
+    def logs(self, ref: str, request: LogRequest) -> LogStream:
+        c = self.get(ref)
+        query = request.query()
+
+        def still_running() -> bool:  # following ends when the container stops or is removed
+            return c.running and self.store.find(c.id) is not None
+
+        return LogStream(bool(c.config.get("Tty")), read_logs(c.data["LogPath"], query, still_running))
+
+    def wait(self, ref: str, condition: str) -> "asyncio.Future[WaitResult]":
+        """The wait is registered at once (the caller answers 200 first); its result comes later."""
+        c, exited = self.wait_future(ref, condition)
+        return asyncio.ensure_future(self._wait_result(c, exited))
+
+    @staticmethod
+    async def _wait_result(c: Container, exited: "asyncio.Future[int]") -> WaitResult:
+        try:
+            code = await exited
+        except WaitError as e:  # the removal failed: the container stays, dead
+            return WaitResult(e.code, e.message)
+        return WaitResult(code, c.state.error)
+
+    def prepare_attach(self, ref: str, options: AttachOptions) -> Attachment:
+        """An attach to run over the client's connection once the route has taken it over."""
+        c = self.get(ref)
+
+        async def connect() -> ShimStream | None:
+            _, shim = await self.attach(c.id, options.stdin, options.stdout, options.stderr)
+            return shim
+
+        return Attachment(c, options, connect)

@@ -7,18 +7,29 @@ the trash is emptied in a thread, and again at each start for what a crash left 
 import asyncio
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.containers.attaching import AttachRequest
 from daemon.containers.state import UP, ContainerState, Status
 from daemon.errors import no_such_container
+from daemon.runtime.interface import ShimStream
 from daemon.store.atomic import read_json, write_json_atomic
 from daemon.store.trash import Trash
 
 log = logging.getLogger(__name__)
 
 RECORD = "config.v2.json"
+
+
+@dataclass
+class AttachRequest:
+    """An attach made before the container started: it gets its stream when the start comes."""
+
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    future: "asyncio.Future[ShimStream]"
 
 
 class Container:

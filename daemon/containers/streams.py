@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from daemon.errors import InvalidParameter
-from daemon.runtime.client import ShimStream
-from daemon.runtime.frames import CONTROL, HEADER
+from daemon.frames import CONTROL, frame, read_frame
+from daemon.runtime.interface import ShimStream
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 
@@ -51,15 +51,6 @@ def parse_detach_keys(spec: str | None) -> bytes:
     return bytes(out)
 
 
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
-    try:
-        header = await reader.readexactly(HEADER.size)
-        stream, size = HEADER.unpack(header)
-        return stream, await reader.readexactly(size)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-
-
 async def pump_output(
     shim: ShimStream,
     client: ClientConn,
@@ -75,7 +66,7 @@ async def pump_output(
             if on_control:
                 on_control(json.loads(payload))
             continue
-        client.write(payload if tty else HEADER.pack(stream, len(payload)) + payload)
+        client.write(payload if tty else frame(stream, payload))
         await client.drain()
 
 

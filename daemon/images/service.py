@@ -159,6 +159,14 @@ class ImageService:
             return [str(self._store.empty_dir)]
         return [str(layer.diff_path) for layer in reversed(layers)]
 
+    def size(self, image_id: str) -> int:
+        """The bytes of all the image's layers; also for an image deleted (forcibly) while stopped
+        containers still use it."""
+        image = self._store.get(image_id)
+        if image is None:
+            raise _no_such_image(image_id)
+        return image.size
+
     def _layers(self, image: StoredImage) -> list[Layer]:
         out = []
         for chain in image.chain:

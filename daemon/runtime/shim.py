@@ -5,7 +5,7 @@ the container's first process, holds its stdio, writes the json-file log, serves
 unix socket, and records the exit status in exit.json for a daemon that was down when it happened.
 
 The daemon talks to it on <exec dir>/shim.sock with the messages of daemon.runtime.shimproto: one
-request, one answer, then (attach, exec) frames as in daemon.runtime.frames while the client's bytes go
+request, one answer, then (attach, exec) frames as in daemon.frames while the client's bytes go
 to stdin.
 """
 
@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, assert_never
 
+from daemon.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime import linux, shimproto, sockpath
 from daemon.runtime.cgroups import CgroupError, CgroupManager, Resources, container_device_rules, detect
-from daemon.runtime.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime.init import ContainerBody, ExecBody
 from daemon.runtime.logfile import JsonLogWriter
 from daemon.runtime.process import child_main

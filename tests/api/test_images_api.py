@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from daemon.api import images
-from daemon.api.app import Services, error_middleware
+from daemon.api.app import error_middleware
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageService
 
@@ -63,9 +63,7 @@ def service(tmp_path: Path) -> ImageService:
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, service: ImageService) -> TestClient:
     app = web.Application(middlewares=[error_middleware])
-    images.register(
-        app, Services(system=None, containers=None, images=service, execs=None, events=EventBus())
-    )
+    images.register(app, service)
     return await aiohttp_client(app)
 
 

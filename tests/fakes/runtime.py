@@ -26,8 +26,8 @@ import signal
 import socket
 from dataclasses import dataclass, field
 
+from daemon.frames import CONTROL, frame
 from daemon.runtime.cgroups import Resources
-from daemon.runtime.frames import CONTROL, frame
 from daemon.runtime.interface import ContainerRuntime, ExitInfo, RuntimeFailure, ShimStream
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
 

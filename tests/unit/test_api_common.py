@@ -3,7 +3,8 @@
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from daemon.api.common import parse_version, query_bool
+from daemon.api.common import query_bool
+from daemon.apiversion import parse_version
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from daemon.containers.state import Status
 from daemon.containers.waiters import WaitError
 from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
-from daemon.runtime.frames import STDOUT, frame
+from daemon.frames import STDOUT, frame
 from tests.fakes.runtime import FINISHED_AT, FakeRuntime
 
 IMAGE_ID = "sha256:" + "ab" * 32

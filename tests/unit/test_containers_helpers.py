@@ -15,7 +15,7 @@ from daemon.containers.record import effective_command, merge_env
 from daemon.containers.service import parse_signal
 from daemon.containers.streams import parse_detach_keys, pump_input
 from daemon.errors import InvalidParameter, NotImplementedYet
-from daemon.runtime.client import ShimStream
+from daemon.runtime.interface import ShimStream
 
 
 def test_wrong_types_get_go_style_400() -> None:

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
+from daemon.frames import CONTROL, HEADER, STDERR, STDOUT
 from daemon.runtime.cgroups import Resources
-from daemon.runtime.frames import CONTROL, HEADER, STDERR, STDOUT
 from daemon.runtime.interface import ContainerRuntime, ExitInfo, RuntimeFailure
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
 from tests.fakes.runtime import FINISHED_AT, FakeRuntime
