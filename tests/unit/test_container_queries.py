@@ -10,6 +10,7 @@ import pytest
 from daemon.containers.logs import LogRequest
 from daemon.containers.results import ContainerSizes, WaitResult
 from daemon.containers.service import ContainerService
+from daemon.containers.waiters import resolve
 from daemon.errors import InvalidParameter, NotFound
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageRecord
@@ -116,7 +117,7 @@ async def test_wait_reports_the_exit_code_and_the_error(service: ContainerServic
     c.state.start_failed(127, "exec: no such file")
     assert await service.wait(cid, "not-running") == WaitResult(127, "exec: no such file")
     removed = service.wait(cid, "removed")
-    ContainerService._resolve(c.removed_waiters, 3, "unable to remove filesystem: busy")
+    resolve(c.removed_waiters, 3, "unable to remove filesystem: busy")
     assert await removed == WaitResult(3, "unable to remove filesystem: busy")
     with pytest.raises(InvalidParameter, match="invalid condition"):
         service.wait(cid, "soon")
