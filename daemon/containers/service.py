@@ -20,6 +20,7 @@ from daemon.containers.logs import LogRequest, LogStream, read_logs
 from daemon.containers.monitor import ExitListener, ExitMonitor
 from daemon.containers.names import valid_name
 from daemon.containers.record import RESOURCE_KEYS
+from daemon.containers.removal import RemovalFailed, Remover
 from daemon.containers.results import ContainerSizes, WaitResult
 from daemon.containers.runspec import build_spec, start_failure
 from daemon.containers.security import SeccompPolicy
@@ -66,10 +67,6 @@ class Stopping:
     timeout: int  # seconds before SIGKILL; negative: wait forever
 
 
-class RemovalFailed(Exception):
-    """The container's directory could not be taken away: the container stays, dead."""
-
-
 def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
     """ "KILL", "SIGKILL", "9" -> 9, with Docker's error for anything else."""
     if value is None or value == "":
@@ -97,6 +94,7 @@ class ContainerService:
         self.ncpu = os.cpu_count() or 1
         self._tasks: set[asyncio.Task[Any]] = set()  # requests' work that runs on without its client
         self.meter = SizeMeter(images)
+        self.remover = Remover(self.store, images, events, self.meter)
         self.monitor = ExitMonitor(self.store, runtime, events, self._auto_remove)
 
     @property
@@ -324,42 +322,18 @@ class ContainerService:
             await asyncio.wait_for(exited, KILL_WAIT)
             if c.host_config.get("AutoRemove"):
                 return  # the exit handler removed it already
-        await self._remove(c)
+        await self.remover.remove(c)
 
     async def _auto_remove(self, c: Container, lock_held: bool = False) -> None:
         """--rm: nobody asked for this removal, so a failure is logged (its waiters learn of it)."""
         try:
             if lock_held:  # by the start that failed
-                await self._remove(c)
+                await self.remover.remove(c)
             else:
                 async with c.lock:
-                    await self._remove(c)
+                    await self.remover.remove(c)
         except RemovalFailed as e:
             log.warning("removing container %s failed: %s", c.id[:12], e)
-
-    async def _remove(self, c: Container) -> None:
-        """Take the container's directory away in one rename (its record with it), then remove it in
-        a thread. When the rename fails the container stays, dead, and its waiters learn why."""
-        if self.store.find(c.id) is None:
-            return
-        c.state.removing()
-        self._fail_pending(c)
-        try:
-            trashed = self.store.discard_dir(c)  # the point of no return
-        except OSError as e:
-            message = f"unable to remove filesystem: {e.strerror or e}"
-            c.state.dead()  # as Docker: it is not used again, `rm` may retry
-            self.store.save_state(c)
-            resolve(c.removed_waiters, c.state.exit_code, message)
-            raise RemovalFailed(message) from e
-        self.store.discard(c)
-        if trashed is not None:
-            # awaited, as Docker's rm returns once the files are gone; what is left goes at the next start
-            await asyncio.to_thread(self.store.trash.purge_entry, trashed)
-        self.images.collect_garbage()  # layers of images force-deleted while this container used them
-        self.events.publish("container", "destroy", c.id, c.event_attrs())
-        resolve(c.removed_waiters, c.state.exit_code)
-        resolve(c.exit_waiters, c.state.exit_code)
 
     async def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
@@ -403,21 +377,7 @@ class ContainerService:
         return {"Warnings": []}
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        deleted, reclaimed = [], 0
-        for c in self.all():
-            if c.running or not listing.matches_prune_filters(c, filters):
-                continue
-            size = await self.meter.size_rw(c)
-            try:
-                async with c.lock:
-                    await self._remove(c)
-            except RemovalFailed as e:  # as Docker: the others are pruned all the same
-                log.warning("pruning container %s failed: %s", c.id[:12], e)
-                continue
-            deleted.append(c.id)
-            reclaimed += size
-        self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+        return await self.remover.prune(self.all(), filters)
 
     # --- resize, top ----------------------------------------------------------------------------
 
