@@ -195,7 +195,7 @@ class SystemService:
         except OSError:
             import uuid
 
-            from daemon.store.atomic import write_bytes_atomic
+            from daemon.files.atomic import write_bytes_atomic
 
             value = str(uuid.uuid4())
             write_bytes_atomic(path, value.encode())

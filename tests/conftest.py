@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.store.trees import remove_tree
+from daemon.files.trees import remove_tree
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER_CLI = shutil.which("docker") or "/usr/local/bin/docker"

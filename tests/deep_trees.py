@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from daemon.store.trees import DIR_FLAGS
+from daemon.files.trees import DIR_FLAGS
 
 # A shell function for a container (busybox sh): `deep N NAME` builds N nested directories NAME in the
 # current directory and writes "x\n" at the bottom. `cd -P` keeps the shell from building the path,

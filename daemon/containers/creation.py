@@ -15,7 +15,7 @@ from daemon.containers.security import SeccompPolicy
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.validate import check_create
 from daemon.errors import Conflict, InvalidParameter
-from daemon.store.trees import remove_tree
+from daemon.files.trees import remove_tree
 
 
 class ResolvedImage(Protocol):

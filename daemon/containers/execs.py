@@ -24,7 +24,7 @@ from daemon.runtime.spec import ProcessSpec
 EXEC_GRACE = 300.0  # seconds an exec instance outlives its stopped container
 
 
-class ExecBody(BaseModel):
+class ExecOptions(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
     User: StrictStr | None = ""
     Privileged: StrictBool | None = False
@@ -43,7 +43,7 @@ class ExecBody(BaseModel):
 class ExecInstance:
     id: str
     container_id: str
-    body: ExecBody
+    body: ExecOptions
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -113,7 +113,7 @@ class ExecService:
     def create(self, ref: str, body: Any) -> dict[str, str]:
         c = self.containers.get(ref)
         try:
-            parsed = ExecBody.model_validate(body if isinstance(body, dict) else {})
+            parsed = ExecOptions.model_validate(body if isinstance(body, dict) else {})
         except ValidationError as e:
             err = e.errors()[0]
             raise InvalidParameter(

@@ -40,9 +40,9 @@ from daemon.containers.update_body import parse_update
 from daemon.containers.waiters import WaitError, exit_future, resolve
 from daemon.errors import InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
+from daemon.files.trash import Trash
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
-from daemon.store.trash import Trash
 from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)

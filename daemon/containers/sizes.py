@@ -9,7 +9,7 @@ from typing import Protocol
 from daemon.containers.results import ContainerSizes
 from daemon.containers.store import Container
 from daemon.errors import NotFound
-from daemon.store.trees import tree_size
+from daemon.files.trees import tree_size
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class SizeMeter:
 
     async def size_rw(self, c: Container) -> int:
         """The size of what the container wrote, measured in a thread of its own (a container may
-        hold millions of files, or a tree deeper than any path; see daemon.store.trees for bounds)."""
+        hold millions of files, or a tree deeper than any path; see daemon.files.trees for bounds)."""
         upper = c.dir / "rw" / "upper"
         loop = asyncio.get_running_loop()
         log.debug("measuring the size of container %s", c.id[:12])

@@ -13,9 +13,9 @@ from typing import Any
 
 from daemon.containers.state import UP, ContainerState, Status
 from daemon.errors import no_such_container
+from daemon.files.atomic import read_json, write_json_atomic
+from daemon.files.trash import Trash
 from daemon.runtime.interface import ShimStream
-from daemon.store.atomic import read_json, write_json_atomic
-from daemon.store.trash import Trash
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from daemon.errors import InvalidParameter
+from daemon.files.digest import hex_of, is_digest
 from daemon.images.decompress import open_decompressed
 from daemon.images.platforms import host_platform
 from daemon.images.reference import parse
@@ -36,7 +37,6 @@ from daemon.images.tarstream import (
     TarReader,
     unhandled_type,
 )
-from daemon.store.digest import hex_of, is_digest
 
 INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json",

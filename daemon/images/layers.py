@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.errors import InvalidParameter, SystemError_
+from daemon.files.trees import remove_tree
 from daemon.images.decompress import decompressed
 from daemon.images.tarstream import (
     BLOCKDEV,
@@ -45,7 +46,6 @@ from daemon.images.tarstream import (
     TarReader,
     unhandled_type,
 )
-from daemon.store.trees import remove_tree
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from daemon.errors import Conflict, InvalidParameter, NotFound, no_such_image
 from daemon.events.bus import EventBus
+from daemon.files.digest import chain_ids, hex_of, is_digest, short_id
 from daemon.images import filters as image_filters
 from daemon.images import views
 from daemon.images.archive import ArchiveImage, SaveArchive
@@ -26,7 +27,6 @@ from daemon.images.platforms import parse_platform
 from daemon.images.reference import Reference, familiar_with_tag, parse, parse_repo_tag
 from daemon.images.store import ImageStore, Layer, StoredImage, diff_ids_of, ref_repo, validate_config
 from daemon.images.streams import AsyncReadable, BlockingReader, remove_stale_spools, spool, upload_pool
-from daemon.store.digest import chain_ids, hex_of, is_digest, short_id
 from daemon.timefmt import rfc3339_nano
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import InvalidParameter
+from daemon.files.atomic import read_json, write_bytes_atomic, write_json_atomic
+from daemon.files.digest import SHA256_HEX, chain_ids, hex_of, is_digest, sha256_digest
+from daemon.files.trash import Trash
 from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES, LayerResult, Readable, extract_layer
-from daemon.store.atomic import read_json, write_bytes_atomic, write_json_atomic
-from daemon.store.digest import SHA256_HEX, chain_ids, hex_of, is_digest, sha256_digest
-from daemon.store.trash import Trash
 from daemon.timefmt import parse_rfc3339
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,8 @@ import signal
 from pathlib import Path
 from typing import TypeVar
 
+from daemon.files.atomic import read_json, write_bytes_atomic
+from daemon.files.trees import remove_tree
 from daemon.runtime import shimproto, sockpath
 from daemon.runtime.cgroups import CgroupManager, Resources, detect
 from daemon.runtime.interface import ContainerRuntime, ExitInfo, RuntimeFailure, ShimStream
@@ -33,8 +35,6 @@ from daemon.runtime.shimproto import (
 )
 from daemon.runtime.spawner import ShimSpawner
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
-from daemon.store.atomic import read_json, write_bytes_atomic
-from daemon.store.trees import remove_tree
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, assert_never
 
+from daemon.files.atomic import write_json_atomic
 from daemon.frames import CONTROL, STDERR, STDOUT, frame
 from daemon.runtime import linux, shimproto, sockpath
 from daemon.runtime.cgroups import CgroupError, CgroupManager, Resources, container_device_rules, detect
@@ -28,7 +29,6 @@ from daemon.runtime.process import child_main
 from daemon.runtime.session import ChildFailed, Session, exit_code_of
 from daemon.runtime.spec import ContainerSpec
 from daemon.runtime.stdio import Forwarder, Output, StdinSink
-from daemon.store.atomic import write_json_atomic
 from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger("pydockerd.shim")

@@ -190,13 +190,13 @@ async def test_exec_instances_of_a_stopped_container_are_dropped(monkeypatch: py
     from types import SimpleNamespace
 
     from daemon.containers import execs
-    from daemon.containers.execs import ExecBody, ExecInstance, ExecService
+    from daemon.containers.execs import ExecInstance, ExecOptions, ExecService
 
     monkeypatch.setattr(execs, "EXEC_GRACE", 0.05)
     containers = SimpleNamespace(exit_listeners=[])
     svc = ExecService(containers, None, None)  # type: ignore[arg-type]
-    svc.execs["e1"] = ExecInstance("e1", "c1", ExecBody(Cmd=["true"]), running=True)
-    svc.execs["e2"] = ExecInstance("e2", "c2", ExecBody(Cmd=["true"]), running=True)
+    svc.execs["e1"] = ExecInstance("e1", "c1", ExecOptions(Cmd=["true"]), running=True)
+    svc.execs["e2"] = ExecInstance("e2", "c2", ExecOptions(Cmd=["true"]), running=True)
     for listener in containers.exit_listeners:
         listener(SimpleNamespace(id="c1"))
     assert svc.execs["e1"].running is False and "e1" in svc.execs  # still readable for a while

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from daemon.containers.store import RECORD, Container, ContainerStore
-from daemon.store.trash import Trash
+from daemon.files.trash import Trash
 from tests.deep_trees import make_chain
 
 

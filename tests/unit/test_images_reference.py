@@ -3,10 +3,10 @@
 import pytest
 
 from daemon.errors import InvalidParameter
+from daemon.files.digest import chain_ids, sha256_digest, short_id
 from daemon.images import filters
 from daemon.images.platforms import host_platform, parse_platform
 from daemon.images.reference import familiar_with_tag, parse, parse_repo_tag
-from daemon.store.digest import chain_ids, sha256_digest, short_id
 
 DIGEST = "sha256:" + "ab" * 32
 

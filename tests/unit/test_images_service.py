@@ -19,8 +19,8 @@ import pytest
 
 from daemon.errors import Conflict, InvalidParameter, NotFound
 from daemon.events.bus import EventBus
+from daemon.files.digest import chain_ids
 from daemon.images.service import ImageService
-from daemon.store.digest import chain_ids
 from daemon.timefmt import parse_rfc3339
 
 # ---- builders ------------------------------------------------------------------------------------

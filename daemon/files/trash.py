@@ -1,7 +1,7 @@
 """A trash directory: a tree leaves its place with one rename, and is removed afterwards, in a thread.
 
 The rename is the point of no return: a crash after it leaves an entry here, which the next start
-removes. Removal uses daemon.store.trees (no recursion, any depth). It never raises: what cannot be
+removes. Removal uses daemon.files.trees (no recursion, any depth). It never raises: what cannot be
 removed now (a mount point inside, an immutable file) is logged and stays for the next try.
 """
 
@@ -12,7 +12,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from daemon.store.trees import remove_tree
+from daemon.files.trees import remove_tree
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.store.trees import remove_tree, tree_size
+from daemon.files.trees import remove_tree, tree_size
 from tests.deep_trees import make_chain
 
 
