@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, docker_cli
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -139,7 +139,7 @@ def test_disconnected_attach_clients_leave_nothing_open(daemon: RunningDaemon, n
     before = len(os.listdir(f"/proc/{shim}/fd"))
     for _ in range(10):
         p = subprocess.Popen(
-            ["/usr/local/bin/docker", "attach", "--no-stdin", name],
+            [docker_cli(), "attach", "--no-stdin", name],
             env={**os.environ, "DOCKER_HOST": daemon.host},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
