@@ -110,13 +110,14 @@ def test_read_only_bind_is_read_only_all_the_way_down(daemon: RunningDaemon) -> 
     # a mount below the bound /sys/fs, so only a recursive read-only bind refuses the mkdir
     below = _cgroup_mount_below_sys_fs()
     probe = f"{below}/pydockerd-probe-{uuid.uuid4().hex[:8]}"
+    inside = "/h" + probe.removeprefix("/sys/fs")
     try:
         p = daemon.docker(
             "run", "--rm", "-v", "/sys/fs:/h:ro", "busybox", "sh", "-c",
-            f"mkdir /h{probe.removeprefix('/sys/fs')} 2>&1 && echo wrote || echo refused",
+            f"mkdir {inside} 2>&1 && echo wrote || echo refused",
         )  # fmt: skip
         assert _out(p).splitlines() == [
-            f"mkdir: can't create directory '/h{probe.removeprefix('/sys/fs')}': Read-only file system",
+            f"mkdir: can't create directory '{inside}': Read-only file system",
             "refused",
         ], p.stderr
         assert not os.path.exists(probe)
