@@ -1,6 +1,6 @@
 # pydockerd: install, run, test and benchmark.
 #
-#   make install   .venv with pydockerd and the test tools, plus the Debian packages the tests use
+#   make install   .venv with pydockerd and the test tools, the Debian packages the tests use, a docker CLI
 #   make run       the daemon in the foreground on /var/run/pydockerd.sock (extra flags: ARGS="...")
 #   make test      ruff, mypy, then pytest on 2 workers (more pytest flags: PYTEST_ARGS="...")
 #   make lint      ruff and mypy only
@@ -23,12 +23,12 @@ PYTEST_ARGS ?=
 # libseccomp2: seccomp profiles are compiled with it; gcc, libc6-dev: the tests' static syscall probes.
 APT_PACKAGES := busybox-static iptables curl file util-linux procps libseccomp2 gcc libc6-dev
 
-.PHONY: help install apt-deps run test lint pytest bench bench-archives clean distclean
+.PHONY: help install apt-deps docker-cli run test lint pytest bench bench-archives clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
-install: apt-deps $(STAMP)
+install: apt-deps $(STAMP) docker-cli
 
 # dpkg -s alone also succeeds for a removed package whose config files remain: check its Status.
 # (grep without -q reads to the end, so pipefail never sees dpkg die of SIGPIPE.)
@@ -43,6 +43,22 @@ apt-deps:
 	    echo "apt-get install$$missing"; \
 	    $$sudo apt-get update -q; \
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# The tests drive the real docker CLI. Where PATH has none, take the client out of Debian's docker.io
+# (Debian 12 has no client-only package) into .venv/bin, without installing the package: no dockerd or
+# containerd service is ever installed or started. The tests look in .venv/bin after PATH.
+docker-cli:
+	@if ! command -v docker >/dev/null && ! test -x $(VENV)/bin/docker; then \
+	    command -v apt-get >/dev/null || { echo "install a docker CLI on PATH" >&2; exit 1; }; \
+	    tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	    echo "docker CLI: extracting /usr/bin/docker of docker.io into $(VENV)/bin"; \
+	    sudo=""; if [ "$$(id -u)" != 0 ]; then sudo=sudo; fi; \
+	    (cd "$$tmp" && apt-get download -q docker.io) \
+	        || { $$sudo apt-get update -q && (cd "$$tmp" && apt-get download -q docker.io); }; \
+	    dpkg-deb -x "$$tmp"/docker.io_*.deb "$$tmp/root"; \
+	    mkdir -p $(VENV)/bin; \
+	    install -m 0755 "$$tmp/root/usr/bin/docker" $(VENV)/bin/docker; \
 	fi
 
 $(STAMP): pyproject.toml

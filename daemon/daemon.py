@@ -41,7 +41,7 @@ class Daemon:
         self.images.set_usage_checker(self.containers.usage)
         self.execs = ExecService(self.containers, self.runtime, self.events)
         self.system = SystemService(
-            self.containers, self.images, self.cgroups, config.data_root, config.exec_root
+            self.containers, self.images, self.cgroups, self.events, config.data_root, config.exec_root
         )
         self.services = Services(
             system=self.system,

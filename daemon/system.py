@@ -11,6 +11,8 @@ from daemon import __version__
 from daemon.apiversion import API_VERSION, MIN_API_VERSION
 from daemon.containers.service import ContainerService
 from daemon.containers.state import Status
+from daemon.events.bus import EventBus
+from daemon.hostinfo import ipv4_forwarding, supports_d_type, swap_limit
 from daemon.runtime.cgroups import CgroupManager
 from daemon.timefmt import rfc3339_nano
 
@@ -67,15 +69,18 @@ class SystemService:
         containers: ContainerService,
         images: Any,
         cgroups: CgroupManager,
+        events: EventBus,
         data_root: Path,
         exec_root: Path,
     ) -> None:
         self.containers = containers
         self.images = images
         self.cgroups = cgroups
+        self.events = events
         self.data_root = data_root
         self.exec_root = exec_root
         self.started = time.time()
+        self._d_type: bool | None = None  # probed once: the data root's file system does not change
 
     def version(self) -> dict[str, Any]:
         uname = platform.uname()
@@ -123,7 +128,7 @@ class SystemService:
             "Driver": "overlay2",
             "DriverStatus": [
                 ["Backing Filesystem", backing_filesystem(self.data_root)],
-                ["Supports d_type", "true"],
+                ["Supports d_type", str(self._supports_d_type()).lower()],
             ],
             "Plugins": {
                 "Volume": ["local"],
@@ -132,13 +137,13 @@ class SystemService:
                 "Log": ["json-file"],
             },
             "MemoryLimit": True,
-            "SwapLimit": True,
+            "SwapLimit": swap_limit(self.cgroups),
             "CpuCfsPeriod": True,
             "CpuCfsQuota": True,
             "CPUShares": True,
             "CPUSet": True,
             "PidsLimit": True,
-            "IPv4Forwarding": True,
+            "IPv4Forwarding": ipv4_forwarding(),
             "Debug": False,
             "NFd": len(os.listdir("/proc/self/fd")),
             "OomKillDisable": False,
@@ -147,7 +152,7 @@ class SystemService:
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": str(self.cgroups.version),
-            "NEventsListener": 0,
+            "NEventsListener": self.events.listener_count,
             "KernelVersion": uname.release,
             "OperatingSystem": release.get("PRETTY_NAME", "Linux"),
             "OSVersion": release.get("VERSION_ID", ""),
@@ -178,6 +183,11 @@ class SystemService:
             "SecurityOptions": self._security_options(),
             "Warnings": None,
         }
+
+    def _supports_d_type(self) -> bool:
+        if self._d_type is None:
+            self._d_type = supports_d_type(self.data_root)
+        return self._d_type
 
     def _security_options(self) -> list[str]:
         """As dockerd lists them: its default seccomp profile is "builtin"."""

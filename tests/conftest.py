@@ -19,7 +19,15 @@ import pytest
 from daemon.files.trees import remove_tree
 
 REPO = Path(__file__).resolve().parent.parent
-DOCKER_CLI = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+def docker_cli() -> str:
+    """The docker CLI on PATH, else the one `make install` puts beside this interpreter (.venv/bin)."""
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), str(Path(sys.executable).parent)])
+    found = shutil.which("docker", path=search)
+    if found is None:
+        pytest.fail("no docker CLI on PATH or in .venv/bin: `make install` fetches one")
+    return found
 
 
 def is_root() -> bool:
@@ -118,7 +126,7 @@ class RunningDaemon:
     ) -> subprocess.CompletedProcess[bytes]:
         env = {**os.environ, "DOCKER_HOST": self.host, "DOCKER_CLI_HINTS": "false"}
         return subprocess.run(
-            [DOCKER_CLI, *args], input=input, capture_output=True, env=env, timeout=timeout, check=check
+            [docker_cli(), *args], input=input, capture_output=True, env=env, timeout=timeout, check=check
         )
 
     def start(self) -> None:

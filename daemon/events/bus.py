@@ -51,6 +51,11 @@ class EventBus:
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._subscribers: set[asyncio.Queue[Event]] = set()
 
+    @property
+    def listener_count(self) -> int:
+        """Subscribers streaming now (`docker info`'s NEventsListener)."""
+        return len(self._subscribers)
+
     def publish(
         self, type_: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
     ) -> Event:

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,8 +82,22 @@ def cgroup_dirs(d: RunningDaemon) -> set[str]:
 
 
 def mounts(d: RunningDaemon) -> set[str]:
-    roots = (str(d.data_root), str(d.exec_root))
-    return {line for line in Path("/proc/mounts").read_text().splitlines() if any(r in line for r in roots)}
+    """Mounts naming the daemon's roots in every mount namespace on the host, each line prefixed by its
+    namespace: a container's mounts live in its own namespace, not in ours, for as long as any process
+    (its shim, its processes) keeps that namespace alive."""
+    roots = re.compile("|".join(re.escape(str(r)) for r in (d.data_root, d.exec_root)) + r"(?=[/,: ]|$)")
+    seen, found = set(), set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ns = os.readlink(f"/proc/{pid}/ns/mnt")
+            if ns in seen:
+                continue
+            lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+        except OSError:
+            continue  # gone meanwhile
+        seen.add(ns)
+        found.update(f"{ns} {line}" for line in lines if roots.search(line))
+    return found
 
 
 def traces(d: RunningDaemon) -> Traces:
@@ -107,7 +122,8 @@ def assert_no_new_traces(d: RunningDaemon, before: Traces, timeout: float = 3.0)
 
 
 def assert_no_traces_of(d: RunningDaemon, cid: str, timeout: float = 3.0) -> None:
-    """Nothing of the container (once its shim has had a moment to exit): no shim, exec dir, mount, cgroup."""
+    """Nothing of the container (once its shim has had a moment to exit): no shim, exec dir (with its
+    rootfs), mount in any mount namespace, cgroup."""
 
     def left() -> list[str]:
         found = []
@@ -349,6 +365,7 @@ def test_remove_running_without_force_is_409(d: RunningDaemon) -> None:
     # the trace checks see a running container (so their silence elsewhere means something)
     assert _processes_in_exec_dir(d, cid), "no shim found for a running container"
     assert [c for c in cgroup_dirs(d) if cid in c], "no cgroup found for a running container"
+    assert [m for m in mounts(d) if cid in m], "no mount found for a running container"
     status, out = d.api("DELETE", f"/containers/{cid}")
     assert status == 409, out
     assert message(out) == (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DOCKER_CLI, RunningDaemon
+from tests.conftest import RunningDaemon, docker_cli
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -450,7 +450,7 @@ def test_attach_streams_live_output(daemon: RunningDaemon, names: list[str], tmp
     with open(log, "wb") as f:
         # --sig-proxy=false: ending the CLI must not signal the container
         proc = subprocess.Popen(
-            [DOCKER_CLI, "attach", "--sig-proxy=false", name], stdout=f, stderr=subprocess.STDOUT, env=env
+            [docker_cli(), "attach", "--sig-proxy=false", name], stdout=f, stderr=subprocess.STDOUT, env=env
         )
         try:
             assert wait_for(lambda: len(re.findall(rb"tick\d+\n", log.read_bytes())) >= 3, timeout=5), (

@@ -1,6 +1,7 @@
 """Isolation and robustness the review of the first version found missing: each test is a real attack
 or failure, run against a real daemon."""
 
+import contextlib
 import os
 import signal
 import stat
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, docker_cli
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 
@@ -29,12 +30,16 @@ def _out(p: subprocess.CompletedProcess[bytes]) -> str:
 
 
 def test_host_network_cannot_write_the_hosts_cgroups(daemon: RunningDaemon) -> None:
+    host_links = sorted(os.listdir("/sys/class/net"))
+    if host_links == ["lo"]:
+        pytest.skip("the host has only lo: its network namespace looks like a new one")
     p = daemon.docker(
         "run", "--rm", "--network", "host", "busybox", "sh", "-c",
-        "ls /sys/class/net | grep -q . && echo sees-devices; "
-        "mkdir /sys/fs/cgroup/x 2>/dev/null && echo wrote || echo refused",
+        "ls /sys/class/net; mkdir /sys/fs/cgroup/x 2>/dev/null && echo wrote || echo refused",
     )  # fmt: skip
-    assert _out(p).splitlines() == ["sees-devices", "refused"], p.stderr
+    *links, verdict = _out(p).splitlines()
+    assert sorted(links) == host_links, p.stderr  # the fresh sysfs shows the host's namespace
+    assert verdict == "refused", p.stderr
 
 
 def test_state_directories_are_for_root_only(daemon: RunningDaemon, name: str) -> None:
@@ -48,8 +53,24 @@ def test_state_directories_are_for_root_only(daemon: RunningDaemon, name: str) -
     daemon.docker("exec", name, "sh", "-c", "cp /bin/busybox /suid && chmod 4755 /suid", check=True)
     upper = daemon.data_root / "containers" / cid / "rw" / "upper" / "suid"
     assert upper.exists()
-    nobody = subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c", f"test -e {upper}"], check=False)
-    assert nobody.returncode != 0
+    # Open the test's 0700 temp dir above the data root for the check: else it alone would hide the
+    # file, whatever modes the daemon gives its own directories.
+    mode = stat.S_IMODE(os.stat(daemon.root).st_mode)
+    os.chmod(daemon.root, 0o755)
+    try:
+        for parent in daemon.data_root.parents:
+            assert os.stat(parent).st_mode & 0o001, f"{parent} is closed to other users"
+        assert _nobody_sees(daemon.root / "daemon.log")  # so a refusal below is the daemon's doing
+        assert not _nobody_sees(upper)
+    finally:
+        os.chmod(daemon.root, mode)
+
+
+def _nobody_sees(path: Path) -> bool:
+    return (
+        subprocess.run(["su", "-s", "/bin/sh", "nobody", "-c", f"test -e {path}"], check=False).returncode
+        == 0
+    )
 
 
 def test_exec_sees_no_other_process_pty(daemon: RunningDaemon, name: str) -> None:
@@ -77,12 +98,32 @@ def test_exec_keeps_no_new_privileges(daemon: RunningDaemon, name: str) -> None:
     assert _out(p).split() == ["NoNewPrivs:", "1"]
 
 
+def _cgroup_mount_below_sys_fs() -> str:
+    """A writable mount point below /sys/fs, on the host: the cgroup2 root, or v1's pids hierarchy."""
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    probe = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/pids"
+    assert os.path.ismount(probe), f"{probe} is not a mount point"
+    return probe
+
+
 def test_read_only_bind_is_read_only_all_the_way_down(daemon: RunningDaemon) -> None:
-    p = daemon.docker(
-        "run", "--rm", "-v", "/sys/fs:/h:ro", "busybox", "sh", "-c",
-        "mkdir /h/cgroup/pids/pydockerd-probe 2>/dev/null && echo wrote || echo refused",
-    )  # fmt: skip
-    assert _out(p) == "refused"
+    # a mount below the bound /sys/fs, so only a recursive read-only bind refuses the mkdir
+    below = _cgroup_mount_below_sys_fs()
+    probe = f"{below}/pydockerd-probe-{uuid.uuid4().hex[:8]}"
+    inside = "/h" + probe.removeprefix("/sys/fs")
+    try:
+        p = daemon.docker(
+            "run", "--rm", "-v", "/sys/fs:/h:ro", "busybox", "sh", "-c",
+            f"mkdir {inside} 2>&1 && echo wrote || echo refused",
+        )  # fmt: skip
+        assert _out(p).splitlines() == [
+            f"mkdir: can't create directory '{inside}': Read-only file system",
+            "refused",
+        ], p.stderr
+        assert not os.path.exists(probe)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(probe)
 
 
 def test_security_profiles_we_cannot_apply_are_refused(daemon: RunningDaemon) -> None:
@@ -139,7 +180,7 @@ def test_disconnected_attach_clients_leave_nothing_open(daemon: RunningDaemon, n
     before = len(os.listdir(f"/proc/{shim}/fd"))
     for _ in range(10):
         p = subprocess.Popen(
-            ["/usr/local/bin/docker", "attach", "--no-stdin", name],
+            [docker_cli(), "attach", "--no-stdin", name],
             env={**os.environ, "DOCKER_HOST": daemon.host},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    DOCKER_CLI,
     RunningDaemon,
+    docker_cli,
     import_busybox,
     is_root,
     new_daemon,
@@ -247,7 +247,7 @@ def test_clients_that_leave_leave_no_traceback(daemon: RunningDaemon, name: str)
         daemon.docker("run", "-d", "--name", name, "busybox", "sh", "-c", "echo hi; sleep 2", check=True)
     )
     followers = [
-        subprocess.Popen([DOCKER_CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen([docker_cli(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for args in (["logs", "-f", name], ["events", "--filter", f"container={cid}"])
     ]
     time.sleep(1)
@@ -300,7 +300,7 @@ def test_an_exec_whose_client_left_blocks_instead_of_spinning(daemon: RunningDae
     cid = _out(daemon.docker("run", "-d", "--name", name, "busybox", "sleep", "300", check=True))
     shim = _shim_pid(daemon, cid)
     env = {**os.environ, "DOCKER_HOST": daemon.host}
-    cli = subprocess.Popen([DOCKER_CLI, "exec", name, "yes"], env=env, stdout=subprocess.PIPE)
+    cli = subprocess.Popen([docker_cli(), "exec", name, "yes"], env=env, stdout=subprocess.PIPE)
     yes = _child_named(shim, "yes")
     cli.kill()
     cli.wait()

@@ -133,23 +133,79 @@ def test_validate_rejects_with_dockers_message(resources: Resources, message: st
 
 
 @pytest.mark.parametrize(
-    "resources",
+    ("accepted", "past_the_edge", "message"),
     [
-        Resources(),
-        Resources(memory=6 * MiB),
-        Resources(memory=64 * MiB, memory_swap=-1),
-        Resources(memory=64 * MiB, memory_swap=64 * MiB, memory_reservation=32 * MiB),
-        Resources(nano_cpus=2 * 10**9),
-        Resources(nano_cpus=10**7),
-        Resources(cpu_period=1000, cpu_quota=1000),
-        Resources(cpu_period=1_000_000, cpu_quota=-1),
-        Resources(cpuset_cpus="0-1", cpuset_mems="0"),
-        Resources(cpuset_cpus="1,0,0-0"),
-        Resources(pids_limit=-1, cpu_shares=512),
+        (Resources(), Resources(cpu_shares=-1), "invalid CPU shares (-1): value must be a positive integer"),
+        (Resources(memory=6 * MiB), Resources(memory=6 * MiB - 1), "Minimum memory limit allowed is 6MB"),
+        (
+            Resources(memory=64 * MiB, memory_swap=-1),
+            Resources(memory_swap=64 * MiB),
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ),
+        (
+            Resources(memory=64 * MiB, memory_swap=64 * MiB),
+            Resources(memory=64 * MiB, memory_swap=64 * MiB - 1),
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ),
+        (
+            Resources(memory=64 * MiB, memory_reservation=64 * MiB),
+            Resources(memory=64 * MiB, memory_reservation=64 * MiB + 1),
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ),
+        (
+            Resources(memory_reservation=6 * MiB),
+            Resources(memory_reservation=6 * MiB - 1),
+            "Minimum memory reservation allowed is 6MB",
+        ),
+        (
+            Resources(nano_cpus=2 * 10**9),
+            Resources(nano_cpus=2 * 10**9 + 1),
+            "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available",
+        ),
+        (
+            Resources(nano_cpus=10**7),
+            Resources(nano_cpus=10**7, cpu_period=100_000),
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ),
+        (
+            Resources(cpu_period=1000, cpu_quota=1000),
+            Resources(cpu_period=999, cpu_quota=1000),
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        (
+            Resources(cpu_period=1_000_000, cpu_quota=-1),
+            Resources(cpu_period=1_000_001, cpu_quota=-1),
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        (
+            Resources(cpu_quota=1000),
+            Resources(cpu_quota=999),
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ),
+        (Resources(cpu_shares=2), Resources(cpu_shares=1), "the minimum allowed cpu-shares is 2"),
+        (
+            Resources(pids_limit=-1, cpu_shares=262_144),
+            Resources(pids_limit=-1, cpu_shares=262_145),
+            "the maximum allowed cpu-shares is 262144",
+        ),
+        (
+            Resources(cpuset_cpus="0-1", cpuset_mems="0"),
+            Resources(cpuset_cpus="0-2", cpuset_mems="0"),
+            "Requested CPUs are not available - requested 0-2, available: 0-1",
+        ),
+        (
+            Resources(cpuset_cpus="1,0,0-0"),
+            Resources(cpuset_cpus="1,0,0-"),
+            "Invalid value 1,0,0- for cpuset cpus: invalid format: 1,0,0-",
+        ),
     ],
 )
-def test_validate_accepts(resources: Resources) -> None:
-    validate(resources, 2)
+def test_validate_accepts_up_to_the_edge(accepted: Resources, past_the_edge: Resources, message: str) -> None:
+    """Each accepted value sits at an edge of Docker's checks: one step past it is refused."""
+    validate(accepted, 2)
+    with pytest.raises(ValueError) as exc:
+        validate(past_the_edge, 2)
+    assert str(exc.value) == message
 
 
 def test_validate_update_allows_swap_alone_and_uses_given_cpusets() -> None:
