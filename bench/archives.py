@@ -23,6 +23,7 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -45,7 +46,7 @@ from bench import (
     signals_as_exceptions,
 )
 
-DOCKER_CLI = "/usr/local/bin/docker"
+DOCKER_CLI = os.environ.get("DOCKER") or shutil.which("docker") or "docker"
 COMMAND_TIMEOUT = 3600.0
 SAMPLE_SECONDS = 0.1
 MTIME = 1_600_000_000

@@ -638,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--runs", type=int, default=int(env("BENCH_N", "20")))
     p_run.add_argument("--warmup", type=int, default=int(env("BENCH_WARMUP", "2")))
     p_run.add_argument("--daemons", default=env("BENCH_DAEMONS", "pydockerd,dockerd"))
-    p_run.add_argument("--docker", default=env("DOCKER", "/usr/local/bin/docker"))
+    p_run.add_argument("--docker", default=env("DOCKER", shutil.which("docker") or "docker"))
     p_run.add_argument("--run-args", default=env("BENCH_RUN_ARGS", ""), help="extra `docker run` flags")
     p_run.add_argument(
         "--seccomp-unconfined",

@@ -10,7 +10,7 @@
 # Env: BENCH_N (runs, 20), BENCH_WARMUP (2), BENCH_DAEMONS (pydockerd,dockerd), BENCH_RUN_ARGS (extra
 # `docker run` flags), BENCH_CONTAINERS (detached containers for the memory figure, 5; 0 skips it),
 # BENCH_SECCOMP_UNCONFINED (1: time pydockerd with seccomp=unconfined too, for the filter's cost),
-# DOCKER (the CLI, /usr/local/bin/docker), PYDOCKERD (the daemon, .venv/bin/pydockerd),
+# DOCKER (the CLI, default: the docker on PATH), PYDOCKERD (the daemon, .venv/bin/pydockerd),
 # BENCH_INSTALL_DOCKERD=1 (apt-get install docker.io when dockerd is missing). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."

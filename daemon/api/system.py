@@ -11,6 +11,7 @@ from daemon.api.common import Routes, json_response, query_filters
 from daemon.api.disconnect import unless_client_leaves
 from daemon.apiversion import API_VERSION
 from daemon.errors import InvalidParameter
+from daemon.timefmt import parse_since_until
 
 PING_HEADERS = {
     "Api-Version": API_VERSION,
@@ -37,16 +38,12 @@ class EventsBackend(Protocol):
         ...
 
 
-def parse_event_time(value: str | None, now: float) -> int | None:
-    """Docker's since/until: Unix seconds (with a fraction), or a duration ago like "10m"."""
+def parse_event_time(value: str | None, now_ns: int) -> int | None:
+    """Docker's since/until (daemon.timefmt.parse_since_until) in Unix nanoseconds; None when unset."""
     if not value:
         return None
-    units = {"s": 1, "m": 60, "h": 3600}
     try:
-        if value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
-            return int((now - float(value[:-1]) * units[value[-1]]) * 1e9)
-        seconds, _, frac = value.partition(".")
-        return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9])
+        return parse_since_until(value, now_ns)
     except ValueError as e:
         raise InvalidParameter(f"invalid time value: {value!r}") from e
 
@@ -70,7 +67,7 @@ class SystemRoutes:
         return json_response(self.backend.info())
 
     async def get_events(self, request: web.Request) -> web.StreamResponse:
-        now = time.time()
+        now = time.time_ns()
         since = parse_event_time(request.query.get("since"), now)
         until = parse_event_time(request.query.get("until"), now)
         filters = query_filters(request)

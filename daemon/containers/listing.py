@@ -7,7 +7,7 @@ from daemon.containers.results import ContainerSizes
 from daemon.containers.state import Status
 from daemon.containers.store import Container
 from daemon.errors import InvalidParameter, no_such_container
-from daemon.timefmt import human_duration, parse_state_time
+from daemon.timefmt import human_duration, parse_since_until, parse_state_time
 
 FILTERS = {
     "status",
@@ -137,10 +137,10 @@ def matches_prune_filters(c: Container, filters: dict[str, list[str]]) -> bool:
             return False
     for value in filters.get("until", []):
         try:
-            until = float(value)
+            until_ns = parse_since_until(value, time.time_ns())
         except ValueError as e:
             raise InvalidParameter(f"invalid filter 'until={value}'") from e
-        if parse_state_time(c.data["Created"]) / 1e9 >= until:
+        if parse_state_time(c.data["Created"]) >= until_ns:
             return False
     return True
 
