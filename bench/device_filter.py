@@ -19,15 +19,7 @@ from collections.abc import Callable
 from daemon.runtime import bpf
 from daemon.runtime.cgroups import DevicePolicy, Resources, V2Manager, container_device_rules
 from daemon.runtime.cgroups.devicefilter import LICENSE, program
-
-
-def cgroup2_mount() -> str | None:
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[fields.index("-") + 1] == "cgroup2":
-                return fields[4]
-    return None
+from daemon.runtime.cgroups.v2 import unified_mount
 
 
 def timed(label: str, runs: int, step: Callable[[], object]) -> None:
@@ -47,7 +39,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
-    mount = cgroup2_mount()
+    mount = unified_mount()
     if os.geteuid() != 0 or mount is None:
         print("needs root and a cgroup2 mount", file=sys.stderr)
         return 2

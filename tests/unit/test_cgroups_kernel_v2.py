@@ -23,20 +23,12 @@ from typing import IO
 import pytest
 
 from daemon.runtime.cgroups import Resources, V2Manager
+from daemon.runtime.cgroups.v2 import unified_mount
 
 MiB = 1024 * 1024
 
 
-def _cgroup2_mount() -> str | None:
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[fields.index("-") + 1] == "cgroup2":
-                return fields[4]
-    return None
-
-
-CGROUP2 = _cgroup2_mount()
+CGROUP2 = unified_mount()
 CONTROLLERS = set(Path(CGROUP2, "cgroup.controllers").read_text().split()) if CGROUP2 else set()
 
 pytestmark = [

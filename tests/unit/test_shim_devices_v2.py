@@ -26,20 +26,11 @@ import pytest
 
 from daemon.containers.security import process_caps
 from daemon.runtime import shimproto, sockpath
+from daemon.runtime.cgroups.v2 import unified_mount
 from daemon.runtime.spec import MASKED_PATHS, READONLY_PATHS, ContainerSpec, ProcessSpec
 from daemon.tools.busybox_rootfs import build_rootfs_tar, busybox_path
 
-
-def _cgroup2() -> str | None:
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[fields.index("-") + 1] == "cgroup2":
-                return fields[4]
-    return None
-
-
-CGROUP2 = _cgroup2()
+CGROUP2 = unified_mount()
 
 pytestmark = [
     pytest.mark.root,

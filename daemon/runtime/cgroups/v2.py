@@ -239,3 +239,13 @@ class V2Manager:
             "limit": read_int(os.path.join(leaf, "pids.max")),
         }
         return s
+
+
+def unified_mount(mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """Where a cgroup2 hierarchy is mounted (the root on a v2 host, often <root>/unified on a hybrid one)."""
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2":
+                return fields[4]
+    return None
