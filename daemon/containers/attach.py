@@ -82,10 +82,3 @@ async def connect_pending(pending: list[AttachRequest], cid: str, runtime: Conta
             req.future.set_exception(e)
         else:
             req.future.set_result(stream)
-
-
-def fail_pending(pending: list[AttachRequest]) -> None:
-    """The start failed, or the container goes away: no waiting attach may wait forever."""
-    for req in pending:
-        if not req.future.done():
-            req.future.set_exception(RuntimeFailure("the container did not start"))

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 import aiofiles
 
 from daemon.errors import InvalidParameter
-from daemon.timefmt import parse_since_until, parse_state_time
+from daemon.timefmt import parse_rfc3339, parse_state_time, parse_unix_timestamp
 
 FOLLOW_POLL = 0.05
 READ_CHUNK = 1 << 16
@@ -35,14 +34,16 @@ class LogQuery:
 
 
 def parse_time_arg(value: str | None) -> int:
-    """Docker's since/until (Unix seconds as the CLI sends them, or any form GetTimestamp reads) -> ns;
-    0 if unset."""
+    """The logs API's since/until -> ns, 0 if unset: Unix seconds with a fraction, as the docker CLI sends
+    them (it reads durations and dates itself), or an RFC 3339 time. Docker refuses anything else."""
     if not value:
         return 0
-    try:
-        return parse_since_until(value, time.time_ns())
-    except ValueError as e:
-        raise InvalidParameter(f"invalid value for time: {value!r}") from e
+    for parse in (parse_unix_timestamp, parse_rfc3339):
+        try:
+            return parse(value)
+        except ValueError:
+            pass
+    raise InvalidParameter(f"invalid value for time: {value!r}")
 
 
 def _decode(line: bytes) -> LogEntry | None:

@@ -46,6 +46,8 @@ class ExitMonitor:
         self.store.trash.purge_soon()  # removals a crash interrupted
 
     async def _restore_one(self, c: Container) -> None:
+        if c.status == Status.REMOVING:  # a removal the daemon's end interrupted: `rm` may try again
+            c.state.dead()
         if not c.running:
             # a shim left from a crash between its start and the record saying so: undo it
             if self.runtime.has_leftovers(c.id):
@@ -66,8 +68,10 @@ class ExitMonitor:
 
     def watch(self, c: Container) -> None:
         async def monitor() -> None:
-            info = await self.runtime.wait(c.id)
-            await self.exited(c, info)
+            try:
+                await self.exited(c, await self.runtime.wait(c.id))
+            except Exception:  # nobody awaits this task: say what went wrong here
+                log.exception("handling the exit of container %s failed", c.id[:12])
 
         c.monitor = asyncio.create_task(monitor())
 
@@ -82,5 +86,5 @@ class ExitMonitor:
             self.events.publish("container", "oom", c.id, c.event_attrs())
         self.events.publish("container", "die", c.id, c.event_attrs(exitCode=str(info.exit_code)))
         resolve(c.exit_waiters, info.exit_code)
-        if c.host_config.get("AutoRemove") and not c.restarting and self.store.find(c.id) is not None:
+        if c.host_config.get("AutoRemove") and not c.restart_requested and self.store.find(c.id) is not None:
             await self.auto_remove(c)

@@ -6,7 +6,6 @@ import logging
 from typing import Any, Protocol
 
 from daemon.containers import listing
-from daemon.containers.attach import fail_pending
 from daemon.containers.sizes import SizeMeter
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.waiters import resolve
@@ -38,8 +37,7 @@ class Remover:
         if self.store.find(c.id) is None:
             return
         c.state.removing()
-        pending, c.pending_attaches = c.pending_attaches, []
-        fail_pending(pending)
+        c.fail_pending_attaches()
         try:
             trashed = self.store.discard_dir(c)  # the point of no return
         except OSError as e:
@@ -66,6 +64,8 @@ class Remover:
             size = await self.meter.size_rw(c)
             try:
                 async with c.lock:
+                    if c.running or self.store.find(c.id) is None:
+                        continue  # started or removed while this prune waited for it
                     await self.remove(c)
             except RemovalFailed as e:  # as Docker: the others are pruned all the same
                 log.warning("pruning container %s failed: %s", c.id[:12], e)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from daemon.containers import listing
-from daemon.containers.attach import Attachment, AttachOptions, connect_pending, fail_pending
+from daemon.containers.attach import Attachment, AttachOptions, connect_pending
 from daemon.containers.creation import ImageLookup, create_container, invalid_name, name_in_use
 from daemon.containers.locking import Held, when_free
 from daemon.containers.logs import LogRequest, LogStream, read_logs
@@ -38,7 +38,7 @@ from daemon.containers.store import AttachRequest, Container, ContainerStore
 from daemon.containers.top import top
 from daemon.containers.update_body import parse_update
 from daemon.containers.waiters import WaitError, exit_future, resolve
-from daemon.errors import InvalidParameter, NotModified, SystemError_
+from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.files.trash import Trash
 from daemon.runtime.cgroups import Resources, validate
@@ -139,7 +139,7 @@ class ContainerService:
         try:
             await self._start_locked(c)
         except BaseException:
-            self._fail_pending(c)  # an attach waiting for this start must not wait forever
+            c.fail_pending_attaches()  # an attach waiting for this start must not wait forever
             raise
 
     async def _start_locked(self, c: Container) -> None:
@@ -147,7 +147,7 @@ class ContainerService:
         try:
             pid = await self.runtime.create(await build_spec(c, self.seccomp))
         except Exception as e:
-            self._fail_pending(c)
+            c.fail_pending_attaches()
             if not isinstance(e, RuntimeFailure | OSError):
                 log.exception("creating the container process failed")
             await self._start_failed(c, str(e))
@@ -177,10 +177,6 @@ class ContainerService:
         if code in (126, 127):
             raise InvalidParameter(full)
         raise SystemError_(full)
-
-    def _fail_pending(self, c: Container) -> None:
-        pending, c.pending_attaches = c.pending_attaches, []
-        fail_pending(pending)
 
     # --- attach, wait ---------------------------------------------------------------------------
 
@@ -269,7 +265,7 @@ class ContainerService:
         await when_free(c.lock, lambda held: self._restart(c, held, timeout, signal), self._tasks)
 
     async def _restart(self, c: Container, held: Held, timeout: int | None, signal: str | None) -> None:
-        c.restarting = True  # its exit on the way is not the end that AutoRemove waits for
+        c.restart_requested = True  # its exit on the way is not the end that AutoRemove waits for
         try:
             if c.running:
                 stopping = self._send_stop(c, timeout, signal)
@@ -280,24 +276,32 @@ class ContainerService:
                 await held.reacquire()
             await self._start_held(c)
         finally:
-            c.restarting = False
+            c.restart_requested = False
         self.events.publish("container", "restart", c.id, c.event_attrs())
 
     # --- pause ----------------------------------------------------------------------------------
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)
-        check_pause(c.status, c.id)
-        await self.runtime.pause(c.id)
-        c.state.paused()
-        self._paused_changed(c, "pause")
+        async with c.lock:  # one pause at a time, and none while a start or removal is under way
+            check_pause(c.status, c.id)
+            try:
+                await self.runtime.pause(c.id)
+            except (OSError, RuntimeFailure) as e:
+                raise SystemError_(f"cannot pause container {c.id}: {e}") from e
+            c.state.paused()
+            self._paused_changed(c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = self.get(ref)
-        check_unpause(c.status, c.id)
-        await self.runtime.resume(c.id)
-        c.state.resumed()
-        self._paused_changed(c, "unpause")
+        async with c.lock:
+            check_unpause(c.status, c.id)
+            try:
+                await self.runtime.resume(c.id)
+            except (OSError, RuntimeFailure) as e:
+                raise SystemError_(f"cannot unpause container {c.id}: {e}") from e
+            c.state.resumed()
+            self._paused_changed(c, "unpause")
 
     def _paused_changed(self, c: Container, action: str) -> None:
         self.store.save_state(c)
@@ -320,8 +324,8 @@ class ContainerService:
             self._signal(c, signals.SIGKILL)
             self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(int(signals.SIGKILL))))
             await asyncio.wait_for(exited, KILL_WAIT)
-            if c.host_config.get("AutoRemove"):
-                return  # the exit handler removed it already
+            if self.store.find(c.id) is None:
+                return  # AutoRemove's exit handler removed it already
         await self.remover.remove(c)
 
     async def _auto_remove(self, c: Container, lock_held: bool = False) -> None:
@@ -331,7 +335,8 @@ class ContainerService:
                 await self.remover.remove(c)
             else:
                 async with c.lock:
-                    await self.remover.remove(c)
+                    if not c.running:  # not when a start came first, while this exit waited for the lock
+                        await self.remover.remove(c)
         except RemovalFailed as e:
             log.warning("removing container %s failed: %s", c.id[:12], e)
 
@@ -385,12 +390,18 @@ class ContainerService:
         c = self.get(ref)
         check_running(c.status, c.id)
         if c.config.get("Tty"):
-            await self.runtime.resize(c.id, None, height, width)
+            try:
+                await self.runtime.resize(c.id, None, height, width)
+            except RuntimeFailure as e:  # the container ended meanwhile
+                raise Conflict(f"Container {c.id} is not running: {e}") from e
 
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
         c = self.get(ref)
         check_running(c.status, c.id)
-        pids = await self.runtime.pids(c.id)
+        try:
+            pids = await self.runtime.pids(c.id)
+        except OSError as e:  # the container ended meanwhile: its cgroup is gone
+            raise Conflict(f"Container {c.id} is not running") from e
         return await top(pids, ps_args)
 
     # --- for the routes -------------------------------------------------------------------------

@@ -42,8 +42,8 @@ class TransitionRefused(Exception):
     """A change of status the state machine does not allow: a bug of ours, never a client's error
     (the check_* functions below answer clients first, with Docker's words)."""
 
-    def __init__(self, current: Status, wanted: Status) -> None:
-        super().__init__(f"a container cannot go from {current.value} to {wanted.value}")
+    def __init__(self, current: Status, wanted: Status, what: str = "") -> None:
+        super().__init__(what or f"a container cannot go from {current.value} to {wanted.value}")
         self.current = current
         self.wanted = wanted
 
@@ -159,7 +159,8 @@ class ContainerState:
     def start_failed(self, exit_code: int, error: str) -> None:
         """The start failed before the process ran: the status stays, Docker records why."""
         if self.status not in (Status.CREATED, Status.EXITED, Status.RESTARTING):
-            raise TransitionRefused(self.status, self.status)
+            what = f"a {self.status.value} container cannot fail to start"
+            raise TransitionRefused(self.status, self.status, what)
         if self.status == Status.RESTARTING:
             self._go(Status.EXITED)
         self.exit_code, self.error = exit_code, error

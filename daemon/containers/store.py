@@ -15,7 +15,7 @@ from daemon.containers.state import UP, ContainerState, Status
 from daemon.errors import no_such_container
 from daemon.files.atomic import read_json, write_json_atomic
 from daemon.files.trash import Trash
-from daemon.runtime.interface import ShimStream
+from daemon.runtime.interface import RuntimeFailure, ShimStream
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Container:
         self.removed_waiters: list[asyncio.Future[int]] = []
         self.pending_attaches: list[AttachRequest] = []
         self.monitor: asyncio.Task[None] | None = None
-        self.restarting = False
+        self.restart_requested = False  # `docker restart` under way (not a restart policy's)
         self.removed = False  # its directory is in the trash: nothing may write a record again
 
     @property
@@ -80,10 +80,16 @@ class Container:
         return self.status in UP
 
     def record(self) -> dict[str, Any]:
-        """The record as `docker inspect` shows it and as it is saved, State written from `state`."""
-        self.data["State"] = self.state.to_json()
-        self.data["RestartCount"] = self.state.restart_count
-        return self.data
+        """The record as `docker inspect` shows it and as it is saved, State written from `state`
+        (a new dict: its keys keep their places)."""
+        return {**self.data, "State": self.state.to_json(), "RestartCount": self.state.restart_count}
+
+    def fail_pending_attaches(self) -> None:
+        """The start failed, or the container goes away: no waiting attach may wait forever."""
+        pending, self.pending_attaches = self.pending_attaches, []
+        for req in pending:
+            if not req.future.done():
+                req.future.set_exception(RuntimeFailure("the container did not start"))
 
     def event_attrs(self, **extra: str) -> dict[str, str]:
         """The attributes of this container's events: image, name, labels, then `extra`."""

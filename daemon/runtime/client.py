@@ -77,8 +77,12 @@ class Runtime:
         exec_dir = self.exec_dir(spec.id)
         remove_tree(exec_dir)  # a previous run's
         exec_dir.mkdir(parents=True, mode=0o700)
-        write_bytes_atomic(exec_dir / "spec.json", spec.to_json().encode(), durable=False)  # 0600: it has Env
-        line = await self._spawner.spawn(exec_dir)
+        try:
+            write_bytes_atomic(exec_dir / "spec.json", spec.to_json().encode(), durable=False)  # 0600: Env
+            line = await self._spawner.spawn(exec_dir)
+        except BaseException:
+            self._remove_files(spec.id)  # the spec holds the container's Env: never leave it behind
+            raise
         try:
             if not line.strip():
                 raise ShimRefused("shim exited without a report")

@@ -42,6 +42,9 @@ class FakeImages:
     def collect_garbage(self) -> None:
         self.collected += 1
 
+    def size(self, image_id: str) -> int:
+        return 1000
+
 
 @dataclass
 class Daemon:
@@ -320,3 +323,68 @@ async def test_a_shim_that_vanishes_while_watched_ends_the_container_with_255(d:
     assert await exited(d, cid) == 255
     assert d.svc.get(cid).status == Status.EXITED
     assert d.runtime.containers[cid].processes_left is False  # release() killed what the shim left
+
+
+async def test_two_pauses_at_once_one_pauses_the_other_is_told_it_is_paused(d: Daemon) -> None:
+    cid = await create(d)
+    await d.svc.start(cid)
+    results = await asyncio.gather(d.svc.pause(cid), d.svc.pause(cid), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], Conflict)
+    assert results[1].message == f"Container {cid} is already paused"
+    assert d.actions(cid).count("pause") == 1
+
+
+async def test_a_prune_leaves_a_container_that_started_while_it_waited(d: Daemon) -> None:
+    cid = await create(d)
+    async with d.svc.get(cid).lock:  # a start holds the container while the prune comes
+        pruning = asyncio.ensure_future(d.svc.prune({}))
+        await asyncio.sleep(0.05)
+        d.svc.get(cid).state.running(d.runtime._pid(), FINISHED_AT)
+    assert (await pruning)["ContainersDeleted"] is None
+    assert d.svc.get(cid).status == Status.RUNNING
+
+
+async def test_an_auto_remove_exit_does_not_remove_a_container_a_start_brought_back(
+    d: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    cid = await create(d, HostConfig={"AutoRemove": True})
+    await d.svc.start(cid)
+    c = d.svc.get(cid)
+    async with c.lock:  # a start queued before the exit handler takes the lock
+        d.runtime.finish(cid, 0)
+        await asyncio.sleep(0.05)  # the exit is recorded; its removal waits for the lock
+        assert c.status == Status.EXITED
+        c.state.running(d.runtime._pid(), FINISHED_AT)
+    await asyncio.sleep(0.05)
+    assert d.svc.store.find(cid) is c and c.status == Status.RUNNING
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]  # nothing went wrong
+
+
+async def test_rm_force_during_a_restart_of_an_auto_remove_container_removes_it(d: Daemon) -> None:
+    d.runtime.fatal_signals = frozenset({signal.SIGKILL})  # the stop of the restart waits its timeout
+    cid = await create(d, HostConfig={"AutoRemove": True})
+    await d.svc.start(cid)
+    restart = asyncio.ensure_future(d.svc.restart(cid, timeout=30))
+    await asyncio.sleep(0.05)  # the restart sent its SIGTERM and waits, without the lock
+    await d.svc.remove(cid, force=True, volumes=False)
+    assert d.svc.store.find(cid) is None
+    with pytest.raises(Conflict, match="marked for removal"):
+        await restart  # it does not start the removed container again
+
+
+async def test_restore_turns_an_interrupted_removal_into_dead(d: Daemon) -> None:
+    cid = await create(d)
+    c = d.svc.get(cid)
+    c.state.removing()
+    d.svc.store.save_state(c)  # as if the daemon ended right after
+    after = await d.restarted()
+    assert after.svc.get(cid).status == Status.DEAD
+    await after.svc.remove(cid, force=False, volumes=False)  # and `rm` can finish the job
+    assert after.svc.store.find(cid) is None
+
+
+async def test_inspect_with_size_counts_the_image(d: Daemon) -> None:
+    cid = await create(d)
+    (d.svc.get(cid).dir / "rw" / "upper" / "f").write_bytes(b"x" * 10)
+    info = await d.svc.inspect(cid, size=True)
+    assert info["SizeRootFs"] == info["SizeRw"] + 1000 and info["SizeRw"] >= 10

@@ -136,8 +136,10 @@ def test_logs_time_arguments() -> None:
     assert parse_time_arg(None) == parse_time_arg("") == 0
     assert parse_time_arg("1700000000.5") == 1_700_000_000_500_000_000
     assert parse_time_arg("2023-11-14T22:13:20Z") == 1_700_000_000 * 10**9
-    with pytest.raises(InvalidParameter, match="invalid value for time: 'soon'"):
-        parse_time_arg("soon")
+    assert parse_time_arg("2023-11-14T23:13:20+01:00") == 1_700_000_000 * 10**9
+    for refused in ("soon", "10m", "2023-11-14"):  # durations and dates are the CLI's to turn into times
+        with pytest.raises(InvalidParameter, match=f"invalid value for time: '{refused}'"):
+            parse_time_arg(refused)
 
 
 class _Client:
