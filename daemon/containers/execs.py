@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import json
 import secrets
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from daemon.containers.ulimits import rlimits
 from daemon.errors import Conflict, InvalidParameter, no_such_exec
 from daemon.events.bus import EventBus
 from daemon.frames import CONTROL, read_frame
-from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
+from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream, exit_code_in
 from daemon.runtime.spec import ProcessSpec
 
 EXEC_GRACE = 300.0  # seconds an exec instance outlives its stopped container
@@ -210,10 +209,8 @@ class ExecService:
         )
         return stream
 
-    def finished(self, inst: ExecInstance, control: dict[str, Any]) -> None:
-        if "exit_code" not in control:
-            return
-        inst.exit_code = int(control["exit_code"])
+    def finished(self, inst: ExecInstance, exit_code: int) -> None:
+        inst.exit_code = exit_code
         inst.running = False
         inst.done.set()
         with contextlib.suppress(Exception):
@@ -232,7 +229,7 @@ class ExecService:
         keys = parse_detach_keys(inst.body.DetachKeys) if inst.body.AttachStdin and tty else None
         try:
             await splice(
-                stream, client, tty, bool(inst.body.AttachStdin), keys, lambda m: self.finished(inst, m)
+                stream, client, tty, bool(inst.body.AttachStdin), keys, lambda code: self.finished(inst, code)
             )
         finally:
             if not inst.done.is_set():
@@ -243,9 +240,9 @@ class ExecService:
     async def _collect_exit(self, inst: ExecInstance) -> None:
         try:
             code = await self.runtime.exec_exit(inst.container_id, inst.id)
-        except (RuntimeFailure, ConnectionError, ValueError, KeyError):
+        except (RuntimeFailure, ConnectionError):
             return  # the container (its shim) ended first: _forget takes care of the instance
-        self.finished(inst, {"exit_code": code})
+        self.finished(inst, code)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -256,8 +253,8 @@ class ExecService:
         async def drain() -> None:
             stream.writer.write_eof()
             while (item := await read_frame(stream.reader)) is not None:
-                if item[0] == CONTROL:
-                    self.finished(inst, json.loads(item[1]))
+                if item[0] == CONTROL and (code := exit_code_in(item[1])) is not None:
+                    self.finished(inst, code)
             stream.writer.close()
 
         self._spawn(drain())

@@ -37,7 +37,7 @@ from daemon.containers.state import (
 from daemon.containers.store import AttachRequest, Container, ContainerStore
 from daemon.containers.top import top
 from daemon.containers.update_body import parse_update
-from daemon.containers.waiters import WaitError, exit_future, resolve
+from daemon.containers.waiters import WaitError, exit_future, resolve, wait_for, wait_result
 from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.files.trash import Trash
@@ -194,20 +194,9 @@ class ContainerService:
         return c, await fut
 
     def wait_future(self, ref: str, condition: str) -> "tuple[Container, asyncio.Future[int]]":
-        """Registers the wait at once (before the caller answers 200), the result comes later."""
+        """Registers the wait at once (before the caller answers 200), the exit code comes later."""
         c = self.get(ref)
-        if condition not in ("not-running", "next-exit", "removed", ""):
-            raise InvalidParameter(f"invalid condition: {condition!r}")
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        for waiters in (c.removed_waiters, c.exit_waiters):  # those of clients that left
-            waiters[:] = [w for w in waiters if not w.done()]
-        if condition == "removed":
-            c.removed_waiters.append(fut)
-        elif condition == "next-exit" or c.running:
-            c.exit_waiters.append(fut)
-        else:
-            fut.set_result(c.state.exit_code)
-        return c, fut
+        return c, wait_for(c, condition)
 
     # --- stop, kill, restart --------------------------------------------------------------------
 
@@ -440,15 +429,7 @@ class ContainerService:
     def wait(self, ref: str, condition: str) -> "asyncio.Future[WaitResult]":
         """The wait is registered at once (the caller answers 200 first); its result comes later."""
         c, exited = self.wait_future(ref, condition)
-        return asyncio.ensure_future(self._wait_result(c, exited))
-
-    @staticmethod
-    async def _wait_result(c: Container, exited: "asyncio.Future[int]") -> WaitResult:
-        try:
-            code = await exited
-        except WaitError as e:  # the removal failed: the container stays, dead
-            return WaitResult(e.code, e.message)
-        return WaitResult(code, c.state.error)
+        return asyncio.ensure_future(wait_result(c, exited))
 
     def prepare_attach(self, ref: str, options: AttachOptions) -> Attachment:
         """An attach to run over the client's connection once the route has taken it over."""

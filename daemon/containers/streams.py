@@ -7,13 +7,12 @@ client's half-close becomes stdin EOF.
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from daemon.errors import InvalidParameter
 from daemon.frames import CONTROL, frame, read_frame
-from daemon.runtime.interface import ShimStream
+from daemon.runtime.interface import ShimStream, exit_code_in
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 
@@ -55,7 +54,7 @@ async def pump_output(
     shim: ShimStream,
     client: ClientConn,
     tty: bool,
-    on_control: Callable[[dict[str, Any]], None] | None = None,
+    on_exit: Callable[[int], None] | None = None,
 ) -> None:
     while True:
         item = await read_frame(shim.reader)
@@ -63,8 +62,9 @@ async def pump_output(
             return
         stream, payload = item
         if stream == CONTROL:
-            if on_control:
-                on_control(json.loads(payload))
+            code = exit_code_in(payload)
+            if on_exit and code is not None:
+                on_exit(code)
             continue
         client.write(payload if tty else frame(stream, payload))
         await client.drain()
@@ -102,11 +102,11 @@ async def splice(
     tty: bool,
     stdin: bool,
     detach_keys: bytes | None,
-    on_control: Callable[[dict[str, Any]], None] | None = None,
+    on_exit: Callable[[int], None] | None = None,
 ) -> None:
     """Run both directions until the output ends (the process exited), the client detaches, or the
     client's connection goes away (then the shim's connection is closed too: nothing stays open)."""
-    out_task = asyncio.create_task(pump_output(shim, client, tty, on_control))
+    out_task = asyncio.create_task(pump_output(shim, client, tty, on_exit))
     gone_task = asyncio.create_task(client.wait_closed())
     in_task = asyncio.create_task(pump_input(shim, client, detach_keys)) if stdin else None
     waiting: set[asyncio.Task[Any]] = {out_task, gone_task} | ({in_task} if in_task else set())

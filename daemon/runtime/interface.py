@@ -26,6 +26,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+from daemon.runtime import shimproto
 from daemon.runtime.cgroups import Resources
 from daemon.runtime.spec import ContainerSpec, ProcessSpec
 
@@ -49,6 +50,15 @@ class ShimStream:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     pid: int = 0  # an exec's host pid; 0 for an attach
+
+
+def exit_code_in(control: bytes) -> int | None:
+    """The exit code an exec stream's CONTROL frame carries (its last one); None for any other, such as
+    the empty probe a shim writes to tell a half-closed stream from a closed one."""
+    try:
+        return shimproto.decode_answer(control, shimproto.ExecExited).exit_code
+    except (shimproto.MalformedMessage, shimproto.ShimRefused):
+        return None
 
 
 class ContainerRuntime(Protocol):
@@ -127,4 +137,4 @@ class ContainerRuntime(Protocol):
     # stats comes with the stats endpoint
 
 
-__all__ = ["ContainerRuntime", "ExitInfo", "RuntimeFailure", "ShimStream"]
+__all__ = ["ContainerRuntime", "ExitInfo", "RuntimeFailure", "ShimStream", "exit_code_in"]

@@ -139,3 +139,12 @@ def test_malformed_answers_are_refused() -> None:
         shimproto.decode_answer(b"{}", Exited)
     with pytest.raises(MalformedMessage, match=r"Started\.pid: None is not int"):
         shimproto.decode_answer(b'{"pid": null}', Started)
+
+
+def test_exit_code_in_reads_an_exec_s_last_frame_and_nothing_else() -> None:
+    from daemon.runtime.interface import exit_code_in
+
+    assert exit_code_in(shimproto.encode(shimproto.ExecExited(3))) == 3
+    assert exit_code_in(b'{"exit_code": 0}\n') == 0  # as a shim of the previous version wrote it
+    for other in (b"{}", b'{"error": "gone"}', b"not json", b'{"exit_code": "3"}'):
+        assert exit_code_in(other) is None
