@@ -5,7 +5,7 @@ import platform
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from daemon import __version__
 from daemon.apiversion import API_VERSION, MIN_API_VERSION
@@ -63,11 +63,15 @@ def _mem_total() -> int:
     return 0
 
 
+class ImageCount(Protocol):
+    def count(self) -> int: ...
+
+
 class SystemService:
     def __init__(
         self,
         containers: ContainerService,
-        images: Any,
+        images: ImageCount,
         cgroups: CgroupManager,
         events: EventBus,
         data_root: Path,
