@@ -82,7 +82,7 @@ class ExecSession:
     tty: bool
 
     async def run(self, client: ClientConn) -> None:
-        await self.service._run_attached(self.inst, self.stream, client, self.tty)
+        await self.service.run_attached(self.inst, self.stream, client, self.tty)
         await client.drain()
 
 
@@ -222,7 +222,7 @@ class ExecService:
                 c.event_attrs(execID=inst.id, exitCode=str(inst.exit_code)),
             )
 
-    async def _run_attached(
+    async def run_attached(
         self, inst: ExecInstance, stream: ShimStream, client: ClientConn, tty: bool
     ) -> None:
         # like Docker, the detach keys only apply to a TTY: piped stdin is passed on byte for byte
@@ -263,4 +263,7 @@ class ExecService:
         inst = self.get(exec_id)
         if not inst.running:
             raise Conflict(f"Exec {exec_id} is not running")
-        await self.runtime.resize(inst.container_id, exec_id, height, width)
+        try:
+            await self.runtime.resize(inst.container_id, exec_id, height, width)
+        except RuntimeFailure as e:  # it ended meanwhile
+            raise Conflict(f"Exec {exec_id} is not running: {e}") from e
