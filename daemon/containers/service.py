@@ -271,30 +271,25 @@ class ContainerService:
     # --- pause ----------------------------------------------------------------------------------
 
     async def pause(self, ref: str) -> None:
-        c = self.get(ref)
-        async with c.lock:  # one pause at a time, and none while a start or removal is under way
-            check_pause(c.status, c.id)
-            try:
-                await self.runtime.pause(c.id)
-            except (OSError, RuntimeFailure) as e:
-                raise SystemError_(f"cannot pause container {c.id}: {e}") from e
-            c.state.paused()
-            self._paused_changed(c, "pause")
+        await self._set_paused(self.get(ref), True)
 
     async def unpause(self, ref: str) -> None:
-        c = self.get(ref)
-        async with c.lock:
-            check_unpause(c.status, c.id)
-            try:
-                await self.runtime.resume(c.id)
-            except (OSError, RuntimeFailure) as e:
-                raise SystemError_(f"cannot unpause container {c.id}: {e}") from e
-            c.state.resumed()
-            self._paused_changed(c, "unpause")
+        await self._set_paused(self.get(ref), False)
 
-    def _paused_changed(self, c: Container, action: str) -> None:
-        self.store.save_state(c)
-        self.events.publish("container", action, c.id, c.event_attrs())
+    async def _set_paused(self, c: Container, paused: bool) -> None:
+        action = "pause" if paused else "unpause"
+        async with c.lock:  # one at a time, and none while a start or removal is under way
+            (check_pause if paused else check_unpause)(c.status, c.id)
+            try:
+                await (self.runtime.pause if paused else self.runtime.resume)(c.id)
+            except (OSError, RuntimeFailure) as e:
+                raise SystemError_(f"cannot {action} container {c.id}: {e}") from e
+            if paused:
+                c.state.paused()
+            else:
+                c.state.resumed()
+            self.store.save_state(c)
+            self.events.publish("container", action, c.id, c.event_attrs())
 
     # --- remove, rename, update, prune ----------------------------------------------------------
 
