@@ -16,7 +16,7 @@ from typing import Protocol
 from aiohttp import web
 
 from daemon.api.common import api_version
-from daemon.containers.streams import ClientConn
+from daemon.containers.splice import ClientConn
 
 PEER_CHECK_INTERVAL = 1.0  # seconds between looks for a vanished client
 HEAD_READ_WAIT = 1.0  # seconds the stream waits for the client to read the 101 before it goes on anyway
@@ -107,7 +107,7 @@ class HijackedProtocol(asyncio.Protocol):
 
 
 class HijackedConn:
-    """The ClientConn of daemon.containers.streams over a hijacked transport."""
+    """The ClientConn of daemon.containers.splice over a hijacked transport."""
 
     def __init__(self, protocol: HijackedProtocol, leftover: bytes, response: web.StreamResponse) -> None:
         self.response = response

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from daemon.api.common import Routes, api_version, json_response, query_bool, query_filters
 from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet
-from daemon.images.streams import AsyncReadable
+from daemon.images.uploads import AsyncReadable
 
 log = logging.getLogger(__name__)
 

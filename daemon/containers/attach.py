@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from daemon.containers.logs import LogQuery, read_logs
+from daemon.containers.splice import ClientConn, parse_detach_keys, splice
 from daemon.containers.store import AttachRequest, Container
-from daemon.containers.streams import ClientConn, parse_detach_keys, splice
 from daemon.frames import STDERR, STDOUT, frame
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
 

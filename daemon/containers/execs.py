@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, Va
 
 from daemon.containers.security import no_new_privileges, process_caps
 from daemon.containers.service import ContainerService
+from daemon.containers.splice import ClientConn, parse_detach_keys, splice
 from daemon.containers.state import check_exec
-from daemon.containers.streams import ClientConn, parse_detach_keys, splice
 from daemon.containers.ulimits import rlimits
 from daemon.errors import Conflict, InvalidParameter, no_such_exec
 from daemon.events.bus import EventBus

@@ -26,7 +26,7 @@ from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES
 from daemon.images.platforms import parse_platform
 from daemon.images.reference import Reference, familiar_with_tag, parse, parse_repo_tag
 from daemon.images.store import ImageStore, Layer, StoredImage, diff_ids_of, ref_repo, validate_config
-from daemon.images.streams import AsyncReadable, BlockingReader, remove_stale_spools, spool, upload_pool
+from daemon.images.uploads import AsyncReadable, BlockingReader, remove_stale_spools, spool, upload_pool
 from daemon.timefmt import rfc3339_nano
 
 log = logging.getLogger(__name__)

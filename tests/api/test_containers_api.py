@@ -15,7 +15,7 @@ from daemon.api.app import error_middleware
 from daemon.containers.attach import AttachOptions
 from daemon.containers.logs import LogEntry, LogRequest, LogStream
 from daemon.containers.results import WaitResult
-from daemon.containers.streams import ClientConn
+from daemon.containers.splice import ClientConn
 from daemon.errors import Conflict, InvalidParameter, NotFound, NotModified, no_such_container
 from daemon.frames import frame
 from tests.api.rawhttp import raw_request, upgrade

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from daemon.api import execs
 from daemon.api.app import error_middleware
-from daemon.containers.streams import ClientConn
+from daemon.containers.splice import ClientConn
 from daemon.errors import Conflict, no_such_exec
 from tests.api.rawhttp import raw_request, upgrade
 

@@ -13,7 +13,7 @@ from daemon.containers.logs import LogQuery, parse_time_arg, read_logs
 from daemon.containers.model import parse_create
 from daemon.containers.record import effective_command, merge_env
 from daemon.containers.service import parse_signal
-from daemon.containers.streams import parse_detach_keys, pump_input
+from daemon.containers.splice import parse_detach_keys, pump_input
 from daemon.errors import InvalidParameter, NotImplementedYet
 from daemon.runtime.interface import ShimStream
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.images.streams import CHUNK, SPOOL_PREFIX, remove_stale_spools, spool
+from daemon.images.uploads import CHUNK, SPOOL_PREFIX, remove_stale_spools, spool
 
 
 class _Body:
