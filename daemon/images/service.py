@@ -9,19 +9,20 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import Conflict, InvalidParameter, NotFound, no_such_image
+from daemon.errors import InvalidParameter, NotFound, no_such_image
 from daemon.events.bus import EventBus
-from daemon.files.digest import chain_ids, hex_of, is_digest, short_id
+from daemon.files.digest import chain_ids, is_digest
 from daemon.images import filters as image_filters
 from daemon.images import views
 from daemon.images.archive import ArchiveImage, SaveArchive
 from daemon.images.changes import apply_changes, empty_container_config
+from daemon.images.deletion import ImageDeleter, Records, UsageChecker, is_tag_ref
 from daemon.images.layers import DEFAULT_MAX_LAYER_BYTES
 from daemon.images.platforms import parse_platform
 from daemon.images.reference import Reference, familiar_with_tag, parse, parse_repo_tag
@@ -34,12 +35,9 @@ log = logging.getLogger(__name__)
 DOCKER_VERSION = "pydockerd"
 _HEX_PREFIX = re.compile(r"^[a-f0-9]{1,64}$")
 
-# `list` is also a method name below, so annotations after it use these aliases
-Records = list[dict[str, str]]
+# `list` is also a method name below, so annotations after it use this alias (and deletion.Records)
 References = list[Reference]
 
-# image ID -> [(container ID, running)] of the containers created from it
-UsageChecker = Callable[[str], list[tuple[str, bool]]]
 
 
 @dataclass
@@ -47,38 +45,6 @@ class ImageRecord:
     id: str  # "sha256:<64 hex>"
     config: dict[str, Any]  # the whole image config JSON (a copy: change it freely)
     repo_tags: list[str]
-
-
-@dataclass
-class _DeleteConflict:
-    hard: bool
-    used: bool  # by a container
-    message: str
-
-
-def _is_tag_ref(key: str) -> bool:
-    return "@" not in key
-
-
-def _is_single_reference(refs: list[str]) -> bool:
-    """At most one tag, and every digest reference in that tag's repository (moby's rule)."""
-    if len(refs) <= 1:
-        return len(refs) == 1
-    single: str | None = None
-    digest_repos: set[str] = set()
-    for key in refs:
-        if not _is_tag_ref(key):
-            digest_repos.add(ref_repo(key))
-        elif single is None:
-            single = key
-        else:
-            return False
-    single = single or refs[0]
-    return len(digest_repos) == 1 and ref_repo(single) in digest_repos
-
-
-def _is_id_prefix(image_id: str, ref: str) -> bool:
-    return image_id.startswith(ref) or hex_of(image_id).startswith(ref)
 
 
 def _no_such_image(ref: str) -> NotFound:
@@ -102,6 +68,7 @@ class ImageService:
         self._store = ImageStore(data_root / "image", max_layer_size)
         self._events = events
         self._usage: UsageChecker = lambda _image_id: []
+        self._deleter = ImageDeleter(self._store, lambda image_id: self._usage(image_id), self._publish)
 
     def set_usage_checker(self, fn: UsageChecker) -> None:
         """How the container service tells which containers use an image (and whether they run)."""
@@ -136,7 +103,7 @@ class ImageService:
 
     def _tags_and_digests(self, image_id: str) -> tuple[list[str], list[str]]:
         refs = self._store.refs_of(image_id)
-        return [r for r in refs if _is_tag_ref(r)], [r for r in refs if not _is_tag_ref(r)]
+        return [r for r in refs if is_tag_ref(r)], [r for r in refs if not is_tag_ref(r)]
 
     def _record(self, image: StoredImage) -> ImageRecord:
         tags, _ = self._tags_and_digests(image.id)
@@ -203,12 +170,12 @@ class ImageService:
             if labels and not image_filters.labels_match(config_labels, labels):
                 continue
             refs = self._store.refs_of(image.id)
-            if dangling is True and any(_is_tag_ref(r) for r in refs):
+            if dangling is True and any(is_tag_ref(r) for r in refs):
                 continue
             if patterns:
                 refs = [r for r in refs if any(m(r) or m(ref_repo(r)) for m in patterns)]
-            tags = [r for r in refs if _is_tag_ref(r)]
-            repo_digests = [r for r in refs if not _is_tag_ref(r)]
+            tags = [r for r in refs if is_tag_ref(r)]
+            repo_digests = [r for r in refs if not is_tag_ref(r)]
             if not refs:
                 # untagged: a dangling image, or an intermediate one (with children) shown only by all
                 if dangling is False or patterns:
@@ -242,108 +209,21 @@ class ImageService:
         self._store.set_last_tag_time(image.id, rfc3339_nano(time.time_ns()))
         return old
 
-    def tag(self, ref: str, repo: str, tag: str | None) -> None:
-        image = self._get(ref)
-        new = parse_repo_tag(repo, tag)
-        self._add_tag(image, new)
-        self._publish("tag", image.id, new.familiar())
-
-    def _untag(self, image_id: str, key: str, records: Records) -> None:
-        self._store.remove_ref(key)
-        records.append({"Untagged": key})
-        self._publish("untag", image_id, image_id)
-
     def delete(self, ref: str, force: bool, noprune: bool) -> Records:
         """DELETE /images/{name}, with moby's rules for tags, conflicts and forcing."""
-        image = self._get(ref)
-        image_id = image.id
-        records: Records = []
-        refs = self._store.refs_of(image_id)
-        quiet = False
-        if not _is_id_prefix(image_id, ref):
-            if not force and _is_single_reference(refs):
-                users = self._usage(image_id)
-                if users:
-                    raise Conflict(
-                        f'conflict: unable to remove repository reference "{ref}" (must force) - container '
-                        f"{short_id(users[0][0])} is using its referenced image {short_id(image_id)}"
-                    )
-            named = parse(ref).with_default_tag()
-            self._untag(image_id, named.store_key(), records)
-            refs = self._store.refs_of(image_id)
-            if named.digest is None and not any(
-                _is_tag_ref(r) and ref_repo(r) == named.familiar_name for r in refs
-            ):
-                # the repository's last tag is gone: its digest references go too
-                for key in refs:
-                    if not _is_tag_ref(key) and ref_repo(key) == named.familiar_name:
-                        self._untag(image_id, key, records)
-                refs = self._store.refs_of(image_id)
-            if refs:
-                return records
-            quiet = True
-        elif _is_single_reference(refs):
-            conflict = self._conflict(image_id, check_stopped=not force, check_refs=False)
-            if conflict is not None:
-                raise self._conflict_error(image_id, conflict)
-            for key in refs:
-                self._untag(image_id, key, records)
-        self._delete_image(image_id, records, force, prune=not noprune, quiet=quiet)
-        self.collect_garbage()
-        return records
-
-    def _conflict(self, image_id: str, check_stopped: bool, check_refs: bool) -> _DeleteConflict | None:
-        if self._store.children(image_id):
-            return _DeleteConflict(True, False, "image has dependent child images")
-        users = self._usage(image_id)
-        running = [cid for cid, is_running in users if is_running]
-        if running:
-            return _DeleteConflict(
-                True, True, f"image is being used by running container {short_id(running[0])}"
-            )
-        if check_refs and self._store.refs_of(image_id):
-            return _DeleteConflict(False, False, "image is referenced in multiple repositories")
-        stopped = [cid for cid, is_running in users if not is_running]
-        if check_stopped and stopped:
-            return _DeleteConflict(
-                False, True, f"image is being used by stopped container {short_id(stopped[0])}"
-            )
-        return None
-
-    @staticmethod
-    def _conflict_error(image_id: str, c: _DeleteConflict) -> Conflict:
-        how = "cannot be forced" if c.hard else "must be forced"
-        return Conflict(f"conflict: unable to delete {short_id(image_id)} ({how}) - {c.message}")
-
-    def _delete_image(self, image_id: str, records: Records, force: bool, prune: bool, quiet: bool) -> None:
-        conflict = self._conflict(image_id, check_stopped=not force, check_refs=not force)
-        if conflict is not None:
-            dangling = not self._store.refs_of(image_id) and not self._store.children(image_id)
-            if quiet and (not dangling or conflict.used):
-                return
-            raise self._conflict_error(image_id, conflict)
-        image = self._store.get(image_id)
-        parent = image.parent if image is not None else ""
-        for key in self._store.refs_of(image_id):
-            self._untag(image_id, key, records)
-        self._publish("delete", image_id, image_id)
-        # containers (stopped: running ones were a conflict) keep the layers until they are gone
-        retain = bool(self._usage(image_id))
-        removed_layers = self._store.remove_image(image_id, retain=retain)
-        records.append({"Deleted": image_id})
-        records.extend({"Deleted": chain} for chain in reversed(removed_layers))
-        if prune and parent:
-            parent_image = self._store.get(parent)
-            if parent_image is not None and not parent_image.retained:
-                self._delete_image(parent, records, force=False, prune=True, quiet=True)
+        return self._deleter.delete(self._get(ref), ref, force, noprune)
 
     def collect_garbage(self) -> None:
         """Forgets images deleted while containers used them, once none does (and their layers).
 
         The container service calls this after removing a container."""
-        for image in self._store.images(include_retained=True):
-            if image.retained and not self._usage(image.id):
-                self._store.remove_image(image.id, retain=False)
+        self._deleter.collect_garbage()
+
+    def tag(self, ref: str, repo: str, tag: str | None) -> None:
+        image = self._get(ref)
+        new = parse_repo_tag(repo, tag)
+        self._add_tag(image, new)
+        self._publish("tag", image.id, new.familiar())
 
     # ---- import / load / create -----------------------------------------------------------------
 
