@@ -13,6 +13,30 @@ class ChildFailed(Exception):
     """The child reported an error during set-up or at execve; str() is its message."""
 
 
+# (the child's stdin/stdout/stderr, the fds the child keeps, the fds the shim keeps: stdin-w, out-r, err-r)
+Stdio = tuple[tuple[int, int, int], list[int], list[int]]
+
+
+def stdio_pipes(tty: bool, open_stdin: bool) -> Stdio:
+    """Pipes for a child's stdio; with a TTY none (the child makes its pty and sends the master)."""
+    if tty:
+        return (0, 1, 2), [], []
+    if open_stdin:
+        stdin_r, stdin_w = os.pipe()
+    else:
+        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY), -1
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    return (stdin_r, out_w, err_w), [stdin_r, out_w, err_w], [stdin_w, out_r, err_r]
+
+
+def null_stdio() -> Stdio:
+    """/dev/null for stdin, stdout and stderr (a detached exec)."""
+    null_in = os.open(os.devnull, os.O_RDONLY)
+    null_out = os.open(os.devnull, os.O_WRONLY)
+    return (null_in, null_out, null_out), [null_in, null_out], []
+
+
 def exit_code_of(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)

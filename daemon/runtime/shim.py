@@ -26,7 +26,7 @@ from daemon.runtime.cgroups import CgroupError, CgroupManager, Resources, contai
 from daemon.runtime.init import ContainerBody, ExecBody
 from daemon.runtime.logfile import JsonLogWriter
 from daemon.runtime.process import child_main
-from daemon.runtime.session import ChildFailed, Session, exit_code_of
+from daemon.runtime.session import ChildFailed, Session, exit_code_of, null_stdio, stdio_pipes
 from daemon.runtime.spec import ContainerSpec
 from daemon.runtime.stdio import Forwarder, Output, StdinSink
 from daemon.timefmt import now_rfc3339
@@ -65,18 +65,6 @@ class Shim:
             os.close(fd)
         return pid, parent_sock
 
-    def _pipes(self, tty: bool, open_stdin: bool) -> tuple[tuple[int, int, int], list[int], list[int]]:
-        """(child's stdio, fds the child keeps, fds the shim keeps: stdin-w, stdout-r, stderr-r)."""
-        if tty:
-            return (0, 1, 2), [], []
-        if open_stdin:
-            stdin_r, stdin_w = os.pipe()
-        else:
-            stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY), -1
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        return (stdin_r, out_w, err_w), [stdin_r, out_w, err_w], [stdin_w, out_r, err_r]
-
     async def create(self) -> int:
         spec = self.spec
         root = str(self.exec_dir / "rootfs")
@@ -86,7 +74,7 @@ class Shim:
         try:
             self.cgroups.restrict_devices(spec.cgroup_name, container_device_rules(spec.process.privileged))
             linux.unshare(linux.CLONE_NEWPID)  # our next child is PID 1 of the container
-            stdio, child_fds, ours = self._pipes(spec.process.tty, spec.process.open_stdin)
+            stdio, child_fds, ours = stdio_pipes(spec.process.tty, spec.process.open_stdin)
             body = ContainerBody(spec, root, stdio, self.cgroups, self.seccomp)
             pid, sync = self._fork(body, child_fds)
             session = Session(pid, sync, spec.process.tty)
@@ -253,9 +241,9 @@ class Shim:
         assert self.init is not None
         proc, detached, size = req.process, req.detached, req.tty_size
         if detached and not proc.tty:
-            stdio, child_fds, ours = self._null_stdio()
+            stdio, child_fds, ours = null_stdio()
         else:
-            stdio, child_fds, ours = self._pipes(proc.tty, proc.open_stdin)
+            stdio, child_fds, ours = stdio_pipes(proc.tty, proc.open_stdin)
         body = ExecBody(self.spec, self.cgroups, self.init.pid, proc, stdio, size, self.seccomp)
         pid, sync = self._fork(body, child_fds)
         for fd in body.ns_fds:
@@ -300,13 +288,6 @@ class Shim:
             stdin_task.cancel()
             self.execs.pop(exec_id, None)
             session.release()
-
-    @staticmethod
-    def _null_stdio() -> tuple[tuple[int, int, int], list[int], list[int]]:
-        """/dev/null for stdin, stdout and stderr (a detached exec), in the shape of _pipes()."""
-        null_in = os.open(os.devnull, os.O_RDONLY)
-        null_out = os.open(os.devnull, os.O_WRONLY)
-        return (null_in, null_out, null_out), [null_in, null_out], []
 
     def _exec_exited(self, exec_id: str, code: int) -> None:
         self.exec_exits[exec_id] = code
