@@ -265,6 +265,15 @@ def daemon() -> Iterator[RunningDaemon]:
 
 
 @pytest.fixture
+def names(daemon: RunningDaemon) -> Iterator[list[str]]:
+    """Names of containers a test creates on the shared daemon; all force-removed afterwards."""
+    created: list[str] = []
+    yield created
+    if created:
+        daemon.docker("rm", "-f", *created)
+
+
+@pytest.fixture
 def fresh_daemon() -> Iterator[RunningDaemon]:
     """A daemon of the test's own, for tests that kill or restart it."""
     with daemon_in_new_dir("pyd-") as d:

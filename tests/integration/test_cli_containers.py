@@ -4,7 +4,7 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,15 +27,6 @@ def ok(d: RunningDaemon, *args: str) -> str:
     p = d.docker(*args)
     assert p.returncode == 0, (args, p.returncode, p.stderr.decode())
     return out(p)
-
-
-@pytest.fixture
-def names(daemon: RunningDaemon) -> Iterator[list[str]]:
-    """Names of containers the test creates; all force-removed afterwards."""
-    created: list[str] = []
-    yield created
-    if created:
-        daemon.docker("rm", "-f", *created)
 
 
 def run_d(d: RunningDaemon, names: list[str], *args: str, cmd: tuple[str, ...] = ("sleep", "300")) -> str:

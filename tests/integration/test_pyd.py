@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -30,14 +29,6 @@ def pyd(
 
 def out(p: subprocess.CompletedProcess[bytes]) -> str:
     return p.stdout.decode().strip()
-
-
-@pytest.fixture
-def names(daemon: RunningDaemon) -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    if created:
-        daemon.docker("rm", "-f", *created)
 
 
 def uniq() -> str:

@@ -4,7 +4,6 @@ docker CLI: the device allow-list, resource limits, capabilities, rlimits, the n
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ V2_HOST = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 V1_DEVICES = os.path.isfile("/sys/fs/cgroup/devices/devices.list")
 NOFILE_DOCKER = 1048576  # what Docker gives a container without a nofile ulimit
 CAP_NET_ADMIN = 12
-
-
-@pytest.fixture
-def names(daemon: RunningDaemon) -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    if created:
-        daemon.docker("rm", "-f", *created)
 
 
 def ok(d: RunningDaemon, *args: str) -> str:
