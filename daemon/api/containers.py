@@ -12,7 +12,7 @@ from daemon.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, ClientSession, ser
 from daemon.containers.attach import AttachOptions
 from daemon.containers.logs import LogRequest, LogStream
 from daemon.containers.results import WaitResult
-from daemon.frames import STDERR, STDOUT, frame
+from daemon.frames import frame
 
 
 class ContainerBackend(Protocol):
@@ -172,7 +172,7 @@ class ContainerRoutes:
             async for entry in logs.entries:
                 payload = (entry.time.encode() + b" " + entry.data) if timestamps else entry.data
                 if not logs.tty:
-                    payload = frame(STDOUT if entry.stream == "stdout" else STDERR, payload)
+                    payload = frame(entry.frame_stream, payload)
                 await resp.write(payload)
 
         await unless_client_leaves(request, stream())  # a follower that left stops following now

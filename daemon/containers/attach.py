@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from daemon.containers.logs import LogQuery, read_logs
 from daemon.containers.splice import ClientConn, parse_detach_keys, splice
-from daemon.containers.store import AttachRequest, Container
-from daemon.frames import STDERR, STDOUT, frame
+from daemon.containers.store import Container
+from daemon.frames import frame
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
 
 # the container's streams now, or once it starts; None when it has ended and takes no more input
@@ -49,8 +49,7 @@ class Attachment:
     async def _replay_log(self, conn: ClientConn) -> None:
         query = LogQuery(stdout=self._options.stdout, stderr=self._options.stderr)
         async for entry in read_logs(self._log_path, query, lambda: False):
-            stream = STDOUT if entry.stream == "stdout" else STDERR
-            conn.write(entry.data if self.tty else frame(stream, entry.data))
+            conn.write(entry.data if self.tty else frame(entry.frame_stream, entry.data))
 
     async def _follow(self, conn: ClientConn) -> bool:
         """Copy the live streams; False when the client left, or the start failed, before they opened."""
@@ -71,8 +70,11 @@ class Attachment:
         return True
 
 
-async def connect_pending(pending: list[AttachRequest], cid: str, runtime: ContainerRuntime) -> None:
-    """The container's process exists (not yet started): give each waiting attach its stream."""
+async def connect_pending(c: Container, runtime: ContainerRuntime) -> None:
+    """The container's process exists (not yet started): give each waiting attach its stream.
+    (Container.fail_pending_attaches is the other way these requests end.)"""
+    pending, c.pending_attaches = c.pending_attaches, []
+    cid = c.id
     for req in pending:
         if req.future.done():
             continue

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import aiofiles
 
 from daemon.errors import InvalidParameter
+from daemon.frames import STDERR, STDOUT
 from daemon.timefmt import parse_rfc3339, parse_state_time, parse_unix_timestamp
 
 FOLLOW_POLL = 0.05
@@ -18,9 +19,14 @@ READ_CHUNK = 1 << 16
 
 @dataclass
 class LogEntry:
-    stream: str
+    stream: str  # "stdout" or "stderr", as the json-file log names them
     data: bytes
     time: str
+
+    @property
+    def frame_stream(self) -> int:
+        """The stream number of Docker's multiplexed framing."""
+        return STDOUT if self.stream == "stdout" else STDERR
 
 
 @dataclass

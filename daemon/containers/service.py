@@ -115,7 +115,7 @@ class ContainerService:
 
     async def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.get(ref)
-        data = dict(c.record())
+        data = c.record()  # a new dict: adding the sizes changes nothing stored
         if size:
             sizes = await self.sizes(c)
             data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
@@ -151,8 +151,7 @@ class ContainerService:
             if not isinstance(e, RuntimeFailure | OSError):
                 log.exception("creating the container process failed")
             await self._start_failed(c, str(e))
-        pending, c.pending_attaches = c.pending_attaches, []
-        await connect_pending(pending, c.id, self.runtime)
+        await connect_pending(c, self.runtime)
         try:
             await self.runtime.start(c.id)
         except RuntimeFailure as e:
@@ -206,14 +205,15 @@ class ContainerService:
         check_running(c.status, c.id)
         exited = exit_future(c) if sig == signals.SIGKILL else None
         self._signal(c, sig)  # no lock: a kill never waits for a stop (or anything) under way
-        self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(sig)))
         if exited is not None:
             # as Docker: a SIGKILL returns once the container is down (clients inspect right after)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited, KILL_WAIT)
 
     def _signal(self, c: Container, sig: int) -> None:
+        """Send sig to the container, and Docker's "kill" event that every signal sent gets."""
         self.runtime.kill(c.id, c.pid, sig)
+        self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(int(sig))))
 
     async def stop(self, ref: str, timeout: int | None, signal: str | None = None) -> None:
         c = self.get(ref)
@@ -233,7 +233,6 @@ class ContainerService:
         sig = parse_signal(signal or c.config.get("StopSignal"), signals.SIGTERM)
         exited = exit_future(c)
         self._signal(c, sig)
-        self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(sig)))
         return Stopping(exited, timeout)
 
     async def _finish_stop(self, c: Container, stopping: Stopping) -> None:
@@ -244,7 +243,6 @@ class ContainerService:
             await asyncio.wait_for(asyncio.shield(exited), None if stopping.timeout < 0 else stopping.timeout)
         except TimeoutError:
             self._signal(c, signals.SIGKILL)
-            self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(int(signals.SIGKILL))))
             await asyncio.wait_for(exited, KILL_WAIT)
         if self.store.find(c.id) is c:  # not when an `rm -f` came first
             self.events.publish("container", "stop", c.id, c.event_attrs())
@@ -306,7 +304,6 @@ class ContainerService:
         if c.running:
             exited = exit_future(c)
             self._signal(c, signals.SIGKILL)
-            self.events.publish("container", "kill", c.id, c.event_attrs(signal=str(int(signals.SIGKILL))))
             await asyncio.wait_for(exited, KILL_WAIT)
             if self.store.find(c.id) is None:
                 return  # AutoRemove's exit handler removed it already
