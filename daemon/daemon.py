@@ -16,6 +16,11 @@ from daemon.containers.execs import ExecService
 from daemon.containers.service import ContainerService
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageService
+from daemon.networks.endpoints import Settings
+from daemon.networks.firewall import IptablesFirewall, ensure_forwarding
+from daemon.networks.ipam import DEFAULT_POOLS, SubnetChooser, parse_address_pools
+from daemon.networks.netlink import KernelNetLink
+from daemon.networks.service import NetworkService
 from daemon.runtime.cgroups import detect
 from daemon.runtime.client import Runtime
 from daemon.system import SystemService
@@ -37,11 +42,21 @@ class Daemon:
         self.cgroups = detect()
         self.runtime = Runtime(config.exec_root, self.cgroups, config.cgroup_parent)
         self.images = ImageService(config.data_root, self.events, config.max_layer_size)
-        self.containers = ContainerService(config.data_root, self.runtime, self.images, self.events)
+        self.networks = self._network_service()
+        self.containers = ContainerService(
+            config.data_root, self.runtime, self.images, self.events, self.networks
+        )
+        self.networks.set_containers(self.containers)
         self.images.set_usage_checker(self.containers.usage)
         self.execs = ExecService(self.containers, self.runtime, self.events)
         self.system = SystemService(
-            self.containers, self.images, self.cgroups, self.events, config.data_root, config.exec_root
+            self.containers,
+            self.images,
+            self.cgroups,
+            self.events,
+            config.data_root,
+            config.exec_root,
+            self.networks.warnings,
         )
         self.services = Services(
             system=self.system,
@@ -51,8 +66,27 @@ class Daemon:
             events=self.events,
         )
 
+    def _network_service(self) -> NetworkService:
+        cfg = self.config
+        pools = parse_address_pools(cfg.default_address_pools) if cfg.default_address_pools else DEFAULT_POOLS
+        settings = Settings(dns=cfg.dns, iptables=cfg.iptables, ip_masq=cfg.ip_masq, default_mtu=cfg.mtu)
+        return NetworkService(
+            cfg.data_root,
+            self.events,
+            KernelNetLink(),
+            IptablesFirewall(chain_prefix(cfg.bridge)),
+            SubnetChooser(pools),
+            settings,
+            bridge=cfg.bridge,
+            bip=cfg.bip,
+        )
+
     async def serve(self, stop: asyncio.Event) -> None:
+        await self.networks.load()  # bridges first: containers restored below may be on them
+        if self.config.ip_forward:
+            await asyncio.to_thread(ensure_forwarding)
         await self.containers.restore()
+        await self.networks.restore()
         await self.runtime.ensure_ready()
         server = ApiServer(build_app(self.services), self._listeners(), self._limits())
         await server.start()
@@ -61,6 +95,7 @@ class Daemon:
             await stop.wait()
         finally:
             await server.stop()
+            await self.networks.close()
             await self.runtime.close()
 
     def _limits(self) -> ConnectionLimits:
@@ -104,6 +139,12 @@ class Daemon:
         sock.listen(1024)
         sock.setblocking(False)
         return sock
+
+
+def chain_prefix(bridge: str) -> str:
+    """Our iptables chains are named after the default bridge, so that two daemons on one host (tests,
+    side-by-side installs) never rewrite each other's rules. A chain name has at most 28 characters."""
+    return "PYD-" if bridge in ("pyd0", "none") else f"PYD-{bridge[:12]}-"
 
 
 def systemd_sockets() -> list[socket.socket]:

@@ -19,6 +19,7 @@ from daemon.containers.locking import Held, when_free
 from daemon.containers.logs import LogRequest, LogStream, read_logs
 from daemon.containers.monitor import ExitListener, ExitMonitor
 from daemon.containers.names import valid_name
+from daemon.containers.networking import Networking, public_settings
 from daemon.containers.record import RESOURCE_KEYS
 from daemon.containers.removal import RemovalFailed, Remover
 from daemon.containers.results import ContainerSizes, WaitResult
@@ -38,11 +39,12 @@ from daemon.containers.store import AttachRequest, Container, ContainerStore
 from daemon.containers.top import top
 from daemon.containers.update_body import parse_update
 from daemon.containers.waiters import WaitError, exit_future, resolve, wait_for, wait_result
-from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
+from daemon.errors import Conflict, DaemonError, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.files.trash import Trash
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
+from daemon.runtime.spec import ContainerSpec
 from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ class ContainerService:
         runtime: ContainerRuntime,
         images: ImageBackend,
         events: EventBus,
+        networking: Networking,
         seccomp: SeccompPolicy | None = None,
     ) -> None:
         self.store = ContainerStore(data_root / "containers", Trash(data_root / "trash"))
@@ -91,11 +94,12 @@ class ContainerService:
         self.runtime = runtime
         self.images = images
         self.events = events
+        self.networking = networking
         self.ncpu = os.cpu_count() or 1
         self._tasks: set[asyncio.Task[Any]] = set()  # requests' work that runs on without its client
         self.meter = SizeMeter(images)
         self.remover = Remover(self.store, images, events, self.meter)
-        self.monitor = ExitMonitor(self.store, runtime, events, self._auto_remove)
+        self.monitor = ExitMonitor(self.store, runtime, events, networking, self._auto_remove)
 
     @property
     def exit_listeners(self) -> list[ExitListener]:
@@ -116,6 +120,7 @@ class ContainerService:
     async def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.get(ref)
         data = c.record()  # a new dict: adding the sizes changes nothing stored
+        data["NetworkSettings"] = public_settings(data["NetworkSettings"])
         if size:
             sizes = await self.sizes(c)
             data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
@@ -124,10 +129,15 @@ class ContainerService:
     def all(self) -> list[Container]:
         return list(self.store)
 
+    def save(self, c: Container) -> None:
+        self.store.save(c)
+
     # --- create, start --------------------------------------------------------------------------
 
     async def create(self, name: str | None, body: Any) -> dict[str, Any]:
-        c, warnings = await create_container(self.store, self.images, self.seccomp, self.ncpu, name, body)
+        c, warnings = await create_container(
+            self.store, self.images, self.seccomp, self.networking, self.ncpu, name, body
+        )
         self.events.publish("container", "create", c.id, c.event_attrs())
         return {"Id": c.id, "Warnings": warnings}
 
@@ -145,34 +155,64 @@ class ContainerService:
     async def _start_locked(self, c: Container) -> None:
         check_start(c.status, c.id)
         try:
-            pid = await self.runtime.create(await build_spec(c, self.seccomp))
+            pid = await self.runtime.create(await self._spec(c))
         except Exception as e:
             c.fail_pending_attaches()
-            if not isinstance(e, RuntimeFailure | OSError):
+            if not isinstance(e, RuntimeFailure | OSError | DaemonError):
                 log.exception("creating the container process failed")
             await self._start_failed(c, str(e))
+        try:
+            await self.networking.attach(c, pid)
+        except Exception as e:
+            if not isinstance(e, OSError | DaemonError):
+                log.exception("connecting the container to its networks failed")
+            await self._abort_created(c, pid)
+            await self._start_failed(c, str(e), network=e)
         await connect_pending(c, self.runtime)
         try:
             await self.runtime.start(c.id)
         except RuntimeFailure as e:
             info = await self.runtime.wait(c.id)
             self.runtime.release(c.id)
+            await self.networking.detach(c)
             await self._start_failed(c, str(e), info.exit_code)
         c.state.running(pid, now_rfc3339())
         self.store.save_state(c)
         self.events.publish("container", "start", c.id, c.event_attrs())
         self.monitor.watch(c)
 
-    async def _start_failed(self, c: Container, message: str, code: int | None = None) -> NoReturn:
+    async def _spec(self, c: Container) -> ContainerSpec:
+        spec = await build_spec(c, self.seccomp)
+        mode = str(c.host_config.get("NetworkMode") or "")
+        if mode.startswith("container:"):  # its network, and with it its hostname and /etc files
+            other = self.get(mode.partition(":")[2])
+            spec.netns_path = self.networking.netns_of(c)
+            spec.hostname = other.config.get("Hostname") or ""
+            for path, key in (("/etc/hosts", "HostsPath"), ("/etc/resolv.conf", "ResolvConfPath")):
+                spec.etc_files[path] = other.data[key]
+        return spec
+
+    async def _abort_created(self, c: Container, pid: int) -> None:
+        """A created container that must not run: kill its first process before its execve."""
+        self.runtime.kill(c.id, pid, signals.SIGKILL)
+        await self.runtime.wait(c.id)
+        self.runtime.release(c.id)
+
+    async def _start_failed(
+        self, c: Container, message: str, code: int | None = None, network: Exception | None = None
+    ) -> NoReturn:
         """Record why the start failed, tell the waiters, then raise with Docker's words."""
         self.runtime.remove_cgroup(c.id)  # normally gone with its shim; a shim that died or hung may leave it
-        code, full = start_failure(message, code)
+        # a network's refusal (a port taken, an address in use) is in its own words, as moby's
+        code, full = (128, message) if network is not None else start_failure(message, code)
         c.state.start_failed(code, full)
         self.store.save_state(c)
         self.events.publish("container", "die", c.id, c.event_attrs(exitCode=str(code)))
         resolve(c.exit_waiters, code)
         if c.host_config.get("AutoRemove"):
             await self._auto_remove(c, lock_held=True)
+        if isinstance(network, DaemonError):
+            raise network
         if code in (126, 127):
             raise InvalidParameter(full)
         raise SystemError_(full)
@@ -333,6 +373,7 @@ class ContainerService:
             raise name_in_use(new, owner)
         old = c.name
         self.store.rename(c, new)
+        self.networking.renamed(c)
         self.store.save(c)
         self.events.publish("container", "rename", c.id, c.event_attrs(oldName="/" + old))
 

@@ -1,0 +1,499 @@
+"""A running container's place on its networks: the veth and address on each bridge network, its names in
+the embedded DNS, its published ports and their firewall rules, its /etc/hosts and /etc/resolv.conf.
+
+Nothing here is stored on its own. What a running container holds is written in its own record
+(NetworkSettings), and `restore` re-derives addresses, ports and names from those records at start; a
+container's veth goes away with its network namespace even when the daemon was not there to see it."""
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.containers.store import Container
+from daemon.errors import InvalidParameter
+from daemon.networks import etcfiles
+from daemon.networks.dns import DnsServer, NameTable, Upstream, host_upstreams, resolv_conf_for_container
+from daemon.networks.endpoint_config import clear_runtime_fields, parse_extra_hosts, parse_links
+from daemon.networks.firewall import Firewall, NetworkRules, PortRule
+from daemon.networks.ipam import mac_for
+from daemon.networks.netlink import Endpoint, NetLink
+from daemon.networks.pools import NetworkPools
+from daemon.networks.ports import (
+    PortAllocator,
+    PortBinding,
+    parse_exposed_ports,
+    parse_port_bindings,
+    publish_all,
+)
+from daemon.networks.store import Network, NetworkStore
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DNS = "127.0.0.11"
+
+
+def veth_name(container_id: str, network_id: str) -> str:
+    """The host side of a container's veth on a network: the same for every start, so a leftover of a
+    crash is found by name."""
+    return "pv" + hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()[:12]
+
+
+def network_mode(c: Container) -> str:
+    return str(c.host_config.get("NetworkMode") or "bridge")
+
+
+def on_bridges(c: Container) -> bool:
+    mode = network_mode(c)
+    return mode not in ("host", "none") and not mode.startswith("container:")
+
+
+@dataclass
+class Attachment:
+    """What the daemon holds for a running container on bridge networks."""
+
+    pid: int
+    veths: dict[str, str] = field(default_factory=dict)  # network id -> host side of the veth
+    gateway: str = ""  # the network whose gateway is the default route (the first not internal)
+    ports: list[PortRule] = field(default_factory=list)
+    dns: bool = False
+
+
+@dataclass
+class Settings:
+    """The daemon's networking settings that shape containers' files and rules."""
+
+    host_resolv: str = "/etc/resolv.conf"
+    dns: list[str] = field(default_factory=list)  # daemon --dns: containers' servers unless they say
+    iptables: bool = True
+    ip_masq: bool = True
+    default_mtu: int = 1500
+    host_gateway: Callable[[], str] = lambda: ""  # the default bridge's gateway, for --add-host host-gateway
+
+
+class Plumbing:
+    def __init__(
+        self,
+        store: NetworkStore,
+        pools: NetworkPools,
+        netlink: NetLink,
+        firewall: Firewall,
+        settings: Settings,
+        lookup: Callable[[str], Container],
+    ) -> None:
+        self.store, self.pools, self.netlink, self.firewall = store, pools, netlink, firewall
+        self.settings = settings
+        self.lookup = lookup  # containers by name or ID (links, `container:` modes)
+        self.names = NameTable()
+        self.dns = DnsServer(self.names)
+        self.ports = PortAllocator()
+        self._attached: dict[str, Attachment] = {}
+        self._firewall_lock = asyncio.Lock()
+
+    def attached(self, container_id: str) -> Attachment | None:
+        return self._attached.get(container_id)
+
+    # --- start and exit -------------------------------------------------------------------------
+
+    async def attach(self, c: Container, pid: int) -> None:
+        """Plumb a created container (its first process waits before execve) into its networks."""
+        if not on_bridges(c):
+            self.write_etc_files(c)
+            return
+        att = Attachment(pid)
+        self._attached[c.id] = att
+        try:
+            for index, name in enumerate(list(c.data["NetworkSettings"]["Networks"])):
+                await self._join(c, att, name, f"eth{index}")
+            await self._publish(c, att)
+            await self._serve_dns(c, att)
+            self.write_etc_files(c)
+        except BaseException:
+            await self.detach(c)
+            raise
+
+    async def detach(self, c: Container) -> None:
+        """Undo attach (also for a container the daemon restored, or only half attached)."""
+        att = self._attached.pop(c.id, None)
+        settings = c.data["NetworkSettings"]
+        for name, ep in settings["Networks"].items():
+            await self._leave(c, name, ep)
+        self.ports.release(c.id)
+        if att is not None and att.ports:
+            await self.apply_firewall()
+        if att is not None and att.dns:
+            await self.dns.stop(c.id)
+        _clear_top_level(settings)
+
+    async def connect(self, c: Container, name: str) -> None:
+        """A running container joins one more network (its endpoint is already in the record)."""
+        att = self._attached.get(c.id)
+        if att is None:  # `none`, `host`, `container:`: moby refuses these earlier
+            raise InvalidParameter("container cannot be connected to a network in its network mode")
+        index = len(att.veths)
+        try:
+            await self._join(c, att, name, f"eth{index}")
+            if not att.dns and self._wants_dns(c):
+                await self._serve_dns(c, att)
+        except BaseException:
+            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name])
+            raise
+        self.write_etc_files(c)
+
+    async def disconnect(self, c: Container, name: str) -> None:
+        ep = c.data["NetworkSettings"]["Networks"].get(name)
+        if ep is not None:
+            await self._leave(c, name, ep)
+        if c.id in self._attached:
+            self.write_etc_files(c)
+
+    async def _join(self, c: Container, att: Attachment, name: str, ifname: str) -> None:
+        ep = c.data["NetworkSettings"]["Networks"][name]
+        n = self.store.get(ep.get("NetworkID") or name)
+        ep["NetworkID"] = n.id
+        wanted = ep.get("IPAMConfig") or {}
+        ip4 = self.pools.allocate(n.id, 4, wanted.get("IPv4Address") or "")
+        ep["IPAddress"] = str(ip4) if ip4 else ""
+        ip6 = None
+        if n.record.get("EnableIPv6"):
+            ip6 = self.pools.allocate(n.id, 6, wanted.get("IPv6Address") or "")
+            ep["GlobalIPv6Address"] = str(ip6) if ip6 else ""
+        cfg4, cfg6 = self.pools.subnet_of(n.id, 4), self.pools.subnet_of(n.id, 6)
+        gateway_here = not n.internal and not att.gateway
+        addresses = []
+        if ip4 and cfg4:
+            addresses.append(f"{ip4}/{cfg4.subnet.prefixlen}")
+            ep["IPPrefixLen"], ep["Gateway"] = cfg4.subnet.prefixlen, str(cfg4.gateway)
+        if ip6 and cfg6:
+            addresses.append(f"{ip6}/{cfg6.subnet.prefixlen}")
+            ep["GlobalIPv6PrefixLen"], ep["IPv6Gateway"] = cfg6.subnet.prefixlen, str(cfg6.gateway)
+        mac = ep.get("DesiredMacAddress") or (mac_for(ip4) if ip4 and ip4.version == 4 else random_mac())
+        ep["MacAddress"] = mac
+        ep["EndpointID"] = secrets.token_hex(32)
+        link = Endpoint(
+            host_ifname=veth_name(c.id, n.id),
+            ifname=ifname,
+            bridge=n.bridge,
+            mac=mac,
+            addresses=tuple(addresses),
+            gateway=str(cfg4.gateway) if gateway_here and cfg4 else None,
+            gateway6=str(cfg6.gateway) if gateway_here and cfg6 and ip6 else None,
+            mtu=n.mtu or self.settings.default_mtu,
+        )
+        await asyncio.to_thread(self.netlink.add_endpoint, att.pid, link)
+        att.veths[n.id] = link.host_ifname
+        if gateway_here:
+            att.gateway = n.id
+        if n.user_defined:
+            ep["DNSNames"] = dns_names(c, ep)
+            self.names.add(
+                n.id, ep["EndpointID"], ep["DNSNames"], ep["IPAddress"] or None, str(ip6) if ip6 else None
+            )
+        if n.is_default_bridge:
+            _fill_top_level(c.data["NetworkSettings"], ep)
+
+    async def _leave(self, c: Container, name: str, ep: dict[str, Any]) -> None:
+        network_id = ep.get("NetworkID") or ""
+        if ep.get("EndpointID"):
+            self.names.remove(network_id, ep["EndpointID"])
+        self.pools.release(network_id, ep.get("IPAddress") or "")
+        self.pools.release(network_id, ep.get("GlobalIPv6Address") or "")
+        att = self._attached.get(c.id)
+        veth = att.veths.pop(network_id, None) if att else None
+        if att is not None and att.gateway == network_id:
+            att.gateway = ""  # moby picks a new gateway endpoint; the default route left with the veth
+        if network_id and (veth or ep.get("EndpointID")):
+            try:
+                await asyncio.to_thread(self.netlink.remove_endpoint, veth or veth_name(c.id, network_id))
+            except OSError as e:  # the namespace went with the container: its veth goes with it
+                log.warning("removing the veth of %s on %s: %s", c.id[:12], name, e)
+        clear_runtime_fields(ep)
+
+    # --- published ports ------------------------------------------------------------------------
+
+    async def _publish(self, c: Container, att: Attachment) -> None:
+        bindings = wanted_bindings(c)
+        settings = c.data["NetworkSettings"]
+        exposed = parse_exposed_ports(c.config.get("ExposedPorts"))
+        if not bindings:
+            settings["Ports"] = ports_shape(exposed, [])
+            return
+        primary = self._primary(c)
+        if primary is None:
+            return
+        n, ep = primary
+        published: list[tuple[PortBinding, str, int]] = []
+        for b in bindings:
+            if not b.host_ip and n.options.get("com.docker.network.bridge.host_binding_ipv4"):
+                b = PortBinding(
+                    b.container_port,
+                    b.proto,
+                    n.options["com.docker.network.bridge.host_binding_ipv4"],
+                    b.host_port,
+                    b.host_port_end,
+                )
+            host_ip, host_port = self.ports.allocate(c.id, b)
+            published.append((b, host_ip, host_port))
+            att.ports.append(
+                PortRule(b.proto, host_ip, host_port, ep["IPAddress"], b.container_port, n.bridge)
+            )
+        settings["Ports"] = ports_shape(exposed, published)
+        await self.apply_firewall()
+
+    def _primary(self, c: Container) -> tuple[Network, dict[str, Any]] | None:
+        for ep in c.data["NetworkSettings"]["Networks"].values():
+            if ep.get("IPAddress"):
+                return self.store.get(ep["NetworkID"]), ep
+        return None
+
+    async def apply_firewall(self, without: str = "") -> None:
+        """Make the firewall match the networks (but `without`, being removed) and the published ports."""
+        if not self.settings.iptables:
+            return
+        async with self._firewall_lock:
+            networks = [r for n in self.store if n.id != without and (r := self.network_rules(n)) is not None]
+            ports = [rule for att in self._attached.values() for rule in att.ports]
+            await asyncio.to_thread(self.firewall.apply, networks, ports)
+
+    def network_rules(self, n: Network) -> NetworkRules | None:
+        cfg4, cfg6 = self.pools.subnet_of(n.id, 4), self.pools.subnet_of(n.id, 6)
+        if not n.is_bridge or cfg4 is None:
+            return None
+        return NetworkRules(
+            bridge=n.bridge,
+            subnet=str(cfg4.subnet),
+            internal=n.internal,
+            icc=n.icc,
+            masquerade=n.masquerade and self.settings.ip_masq,
+            subnet6=str(cfg6.subnet) if cfg6 and n.record.get("EnableIPv6") else "",
+        )
+
+    # --- names ----------------------------------------------------------------------------------
+
+    def _wants_dns(self, c: Container) -> bool:
+        return any(
+            self.store.get(ep["NetworkID"]).user_defined
+            for ep in c.data["NetworkSettings"]["Networks"].values()
+            if ep.get("NetworkID") and self.store.find(ep["NetworkID"])
+        )
+
+    async def _serve_dns(self, c: Container, att: Attachment) -> None:
+        if not self._wants_dns(c):
+            return
+        udp = await asyncio.to_thread(self.netlink.socket_in, att.pid, socket.AF_INET, socket.SOCK_DGRAM)
+        tcp = await asyncio.to_thread(self.netlink.socket_in, att.pid, socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            udp.bind((EMBEDDED_DNS, 53))
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((EMBEDDED_DNS, 53))
+        except OSError:
+            udp.close()
+            tcp.close()
+            raise
+        cid = c.id
+        await self.dns.serve(cid, lambda: self._dns_networks(cid), self._upstreams(c), udp, tcp)
+        att.dns = True
+
+    def _dns_networks(self, container_id: str) -> list[str]:
+        try:
+            c = self.lookup(container_id)
+        except Exception:
+            return []
+        return [
+            ep["NetworkID"] for ep in c.data["NetworkSettings"]["Networks"].values() if ep.get("EndpointID")
+        ]
+
+    def _upstreams(self, c: Container) -> list[Upstream]:
+        servers = c.host_config.get("Dns") or self.settings.dns
+        if servers:
+            return [Upstream(str(s)) for s in servers]
+        return host_upstreams(self.settings.host_resolv)
+
+    def renamed(self, c: Container) -> None:
+        """The container's name is one of its DNS names: answer to the new one at once."""
+        for ep in c.data["NetworkSettings"]["Networks"].values():
+            if ep.get("EndpointID") and ep.get("DNSNames") is not None:
+                self.names.remove(ep["NetworkID"], ep["EndpointID"])
+                ep["DNSNames"] = dns_names(c, ep)
+                self.names.add(
+                    ep["NetworkID"],
+                    ep["EndpointID"],
+                    ep["DNSNames"],
+                    ep["IPAddress"] or None,
+                    ep.get("GlobalIPv6Address") or None,
+                )
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def write_etc_files(self, c: Container) -> None:
+        mode = network_mode(c)
+        hc, cfg = c.host_config, c.config
+        extra = [
+            (name, self.settings.host_gateway() if ip == "host-gateway" else ip)
+            for name, ip in parse_extra_hosts(hc.get("ExtraHosts"))
+        ]
+        if mode.startswith("container:"):
+            return  # the files are the other container's (build_spec binds them)
+        host_net = mode == "host"
+        base = etcfiles.read_host_file("/etc/hosts") if host_net else etcfiles.LOCALHOST
+        addresses = (
+            []
+            if host_net
+            else [
+                ep[key]
+                for ep in c.data["NetworkSettings"]["Networks"].values()
+                for key in ("IPAddress", "GlobalIPv6Address")
+                if ep.get(key)
+            ]
+        )
+        hosts = etcfiles.hosts_content(
+            cfg.get("Hostname") or "",
+            cfg.get("Domainname") or "",
+            addresses,
+            extra,
+            self._link_entries(c),
+            base,
+        )
+        etcfiles.write_in_place(c.dir / "hosts", hosts)
+        embedded = mode != "host" and self._wants_dns(c)
+        host_resolv = etcfiles.read_host_file(self.settings.host_resolv)
+        resolv = resolv_conf_for_container(
+            host_resolv,
+            [str(s) for s in (hc.get("Dns") or self.settings.dns)],
+            [str(s) for s in hc.get("DnsSearch") or []],
+            [str(s) for s in hc.get("DnsOptions") or []],
+            embedded,
+        )
+        etcfiles.write_in_place(c.dir / "resolv.conf", resolv)
+
+    def _link_entries(self, c: Container) -> list[tuple[str, str, str]]:
+        entries = []
+        for target, alias in parse_links(c.host_config.get("Links")):
+            try:
+                other = self.lookup(target)
+            except Exception:
+                continue
+            for ep in other.data["NetworkSettings"]["Networks"].values():
+                if ep.get("IPAddress"):
+                    entries.append((ep["IPAddress"], alias, other.name))
+                    break
+        return entries
+
+    # --- daemon start ---------------------------------------------------------------------------
+
+    async def restore(self, containers: Iterable[Container]) -> None:
+        """Take back what the running containers hold (addresses, ports, names, DNS) after a restart."""
+        for c in containers:
+            if not on_bridges(c) or not c.running or not c.pid:
+                continue
+            try:
+                await self._restore_one(c)
+            except Exception:
+                log.exception("restoring the networks of container %s failed", c.id[:12])
+        await self.apply_firewall()
+
+    async def _restore_one(self, c: Container) -> None:
+        att = Attachment(c.pid)
+        self._attached[c.id] = att
+        for ep in c.data["NetworkSettings"]["Networks"].values():
+            n = self.store.find(ep.get("NetworkID") or "")
+            if n is None or not ep.get("EndpointID"):
+                continue
+            for key in ("IPAddress", "GlobalIPv6Address"):
+                if ep.get(key):
+                    self.pools.allocate(n.id, 4 if key == "IPAddress" else 6, ep[key])
+            att.veths[n.id] = veth_name(c.id, n.id)
+            if ep.get("DNSNames") is not None:
+                self.names.add(
+                    n.id,
+                    ep["EndpointID"],
+                    ep["DNSNames"],
+                    ep["IPAddress"] or None,
+                    ep.get("GlobalIPv6Address") or None,
+                )
+        primary = self._primary(c)
+        for key, entries in (c.data["NetworkSettings"].get("Ports") or {}).items():
+            port, _, proto = key.partition("/")
+            for entry in entries or []:
+                host_ip, host_port = entry["HostIp"], int(entry["HostPort"])
+                try:
+                    self.ports.reserve(c.id, proto, host_ip, host_port)
+                except Exception as e:
+                    log.warning(
+                        "container %s: cannot hold %s:%s/%s again: %s",
+                        c.id[:12],
+                        host_ip,
+                        host_port,
+                        proto,
+                        e,
+                    )
+                if primary is not None:
+                    n, ep = primary
+                    att.ports.append(
+                        PortRule(proto, host_ip, host_port, ep["IPAddress"], int(port), n.bridge)
+                    )
+        await self._serve_dns(c, att)
+
+    async def close(self) -> None:
+        await self.dns.close()
+
+
+def dns_names(c: Container, ep: dict[str, Any]) -> list[str]:
+    """Docker's DNSNames: the name, the aliases, the short ID, the hostname; no duplicates."""
+    names = [c.name, *(ep.get("Aliases") or []), c.id[:12]]
+    hostname = c.config.get("Hostname") or ""
+    if hostname:
+        names.append(hostname)
+    return list(dict.fromkeys(names))
+
+
+def wanted_bindings(c: Container) -> list[PortBinding]:
+    bindings = parse_port_bindings(c.host_config.get("PortBindings"))
+    if c.host_config.get("PublishAllPorts"):
+        bindings = publish_all(parse_exposed_ports(c.config.get("ExposedPorts")), bindings)
+    return bindings
+
+
+def ports_shape(
+    exposed: list[tuple[int, str]], published: list[tuple[PortBinding, str, int]]
+) -> dict[str, Any]:
+    """NetworkSettings.Ports: every exposed or published port; null where nothing is published."""
+    out: dict[str, Any] = {f"{port}/{proto}": None for port, proto in exposed}
+    for b, host_ip, host_port in published:
+        key = f"{b.container_port}/{b.proto}"
+        out[key] = (out.get(key) or []) + [{"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)}]
+    return out
+
+
+def random_mac() -> str:
+    raw = bytearray(secrets.token_bytes(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02  # unicast, locally administered
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+TOP_LEVEL = (
+    "EndpointID",
+    "Gateway",
+    "GlobalIPv6Address",
+    "GlobalIPv6PrefixLen",
+    "IPAddress",
+    "IPPrefixLen",
+    "IPv6Gateway",
+    "MacAddress",
+)
+
+
+def _fill_top_level(settings: dict[str, Any], ep: dict[str, Any]) -> None:
+    """Docker repeats the default bridge's endpoint at the top of NetworkSettings (deprecated fields)."""
+    for key in TOP_LEVEL:
+        settings[key] = ep.get(key, "")
+
+
+def _clear_top_level(settings: dict[str, Any]) -> None:
+    for key in TOP_LEVEL:
+        settings[key] = 0 if key.endswith("PrefixLen") else ""
+    settings["Ports"] = {}
