@@ -83,7 +83,7 @@ class Daemon:
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.networks.load()  # bridges first: containers restored below may be on them
-        if self.config.ip_forward:
+        if self.config.ip_forward and self.config.iptables:  # dockerd's order: forwarding, then policy DROP
             await asyncio.to_thread(ensure_forwarding)
         await self.containers.restore()
         await self.networks.restore()
