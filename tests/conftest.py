@@ -118,15 +118,14 @@ class NetSlot:
         """A /24 of this daemon's own (k from 1 to 255; 0 is its default bridge)."""
         return f"10.{100 + self.n}.{k}.0/24"
 
-    def daemon_args(self) -> tuple[str, ...]:
+    def daemon_args(self, dns: bool = True) -> tuple[str, ...]:
         # no container query may leave the machine: nothing listens on 127.0.0.9, so names that are not
         # the containers' own fail at once (a test that checks forwarding runs its own resolver)
         return (
             "--bridge", self.bridge,
             "--bip", f"10.{100 + self.n}.0.1/24",
             "--default-address-pool", f"base=10.{100 + self.n}.0.0/16,size=24",
-            "--dns", "127.0.0.9",
-        )  # fmt: skip
+        ) + (("--dns", "127.0.0.9") if dns else ())  # fmt: skip
 
     def release(self) -> None:
         os.close(self._fd)
@@ -208,7 +207,7 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
             d.cgroup_parent,
             "--log-level",
             "debug",
-            *(d.net.daemon_args() if d.net else ()),
+            *(d.net.daemon_args(dns="--dns" not in d.extra_args) if d.net else ()),
             *d.extra_args,
         ],
         cwd=REPO,
