@@ -223,6 +223,9 @@ def test_static_address_mac_alias_and_inspect_fields(
     assert taken.returncode != 0 and b"Address already in use" in taken.stderr
 
 
+SHOW_ETC = "cat /etc/hosts; echo ---; cat /etc/resolv.conf"
+
+
 def test_etc_files_dns_options_and_extra_hosts(
     daemon: RunningDaemon, networks: Callable[..., tuple[str, str]]
 ) -> None:
@@ -230,7 +233,7 @@ def test_etc_files_dns_options_and_extra_hosts(
     gw = f"10.{100 + daemon.net.n}.0.1"
     out = ok(run(daemon, "--add-host", "db.local:10.1.2.3", "--add-host", "gw:host-gateway",
                  "--dns", "10.9.8.7", "--dns-search", "example.test", "--dns-option", "ndots:3",
-                 "--hostname", "web", "busybox", "sh", "-c", "cat /etc/hosts; echo ---; cat /etc/resolv.conf"))  # fmt: skip
+                 "--hostname", "web", "busybox", "sh", "-c", SHOW_ETC))  # fmt: skip
     hosts, resolv = out.split("---")
     assert "10.1.2.3\tdb.local" in hosts and f"{gw}\tgw" in hosts and "\tweb" in hosts
     assert "nameserver 10.9.8.7" in resolv and "search example.test" in resolv and "ndots:3" in resolv
