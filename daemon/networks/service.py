@@ -251,7 +251,7 @@ class NetworkService:
     ) -> dict[str, Any]:
         """Check a create's networking and return the container's NetworkSettings.Networks; may set
         hc["NetworkMode"] to the network's name as Docker keeps it."""
-        mode = str(hc.get("NetworkMode") or "default")
+        asked = mode = str(hc.get("NetworkMode") or "default")
         if mode == "default":
             mode = (
                 "bridge" if self.store.find("bridge") is not None and self.bridge_name != "none" else "none"
@@ -276,7 +276,9 @@ class NetworkService:
             return {mode: {**empty_endpoint(), "NetworkID": self.store.get(mode).id}}
         primary = self.store.get(mode)
         hc["NetworkMode"] = mode
-        order = [primary.name] + [k for k in requested if self.store.get(k).id != primary.id]
+        # the docker CLI names the network of NetworkMode "default" in EndpointsConfig when it gave none
+        others = [k for k in requested if k != asked and self.store.get(k).id != primary.id]
+        order = [primary.name, *others]
         settings: dict[str, Any] = {}
         for name in order:
             n = self.store.get(name)
