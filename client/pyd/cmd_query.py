@@ -40,7 +40,8 @@ def filters_param(values: list[str]) -> str | None:
         if not sep:
             raise CLIError(f"bad format of filter (expected name=value): {value}")
         filters.setdefault(key.strip(), {})[val.strip()] = True
-    return json.dumps(filters, separators=(",", ":"), sort_keys=True) if filters else None  # Go sorts map keys
+    # sorted keys, as Go marshals a map
+    return json.dumps(filters, separators=(",", ":"), sort_keys=True) if filters else None
 
 
 def _image_column(c: dict[str, Any], trunc: bool) -> str:
