@@ -1,4 +1,4 @@
-"""Read-only container commands: ps, logs, top, inspect."""
+"""Read-only container commands: ps, logs, top, port, inspect."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from . import format as fmt
-from . import opts, template
+from . import opts, ports, template
 from .common import CLIError, path
 from .http import APIError, Client
 from .streams import copy_output
@@ -40,7 +40,8 @@ def filters_param(values: list[str]) -> str | None:
         if not sep:
             raise CLIError(f"bad format of filter (expected name=value): {value}")
         filters.setdefault(key.strip(), {})[val.strip()] = True
-    return json.dumps(filters, separators=(",", ":")) if filters else None
+    # sorted keys, as Go marshals a map
+    return json.dumps(filters, separators=(",", ":"), sort_keys=True) if filters else None
 
 
 def _image_column(c: dict[str, Any], trunc: bool) -> str:
@@ -138,6 +139,18 @@ def cmd_top(client: Client, a: argparse.Namespace) -> int:
     lines = ["\t".join(result.get("Titles") or [])]
     lines += ["\t".join(proc) for proc in result.get("Processes") or []]
     sys.stdout.write(fmt.tabwrite(lines, minwidth=20, padding=3))
+    return 0
+
+
+def cmd_port(client: Client, a: argparse.Namespace) -> int:
+    info = client.get(path("/containers/{}/json", a.container))
+    mapped = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    try:
+        lines = ports.port_lines(mapped, a.private_port, a.container)
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    for line in lines:
+        print(line)
     return 0
 
 
