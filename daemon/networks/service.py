@@ -287,7 +287,7 @@ class NetworkService:
                     "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
                 )
             raw = (
-                requested.get(name) or requested.get(n.id) or (requested.get(mode) if n is primary else None)
+                requested.get(name) or requested.get(n.id) or (requested.get(asked) if n is primary else None)
             )
             if n is primary and not raw and config.get("MacAddress"):
                 raw = {"MacAddress": config["MacAddress"]}  # before API 1.44 the MAC came in Config
