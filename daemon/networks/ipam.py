@@ -249,6 +249,8 @@ def _validate(raw: list[dict[str, Any]]) -> None:
     """moby's validateIpamConfig (ValidateIPAM in 27.x): every problem, in one message."""
     errs: list[str] = []
     for entry in raw:
+        if not isinstance(entry, dict):
+            raise InvalidParameter("invalid JSON: each IPAM.Config entry must be an object")
         subnet_text = _str_field(entry, "Subnet")
         try:
             subnet = parse_prefix(subnet_text)

@@ -64,10 +64,16 @@ def _port_range(text: str) -> tuple[int, int]:
     """moby's ParsePortRange ("8000-8010", "8080", "8080/tcp": the protocol is ignored)."""
     span = text.partition("/")[0]
     start_text, dash, end_text = span.partition("-")
-    start = _port_number(start_text)
+    try:
+        start = _port_number(start_text)
+    except ValueError as e:
+        raise ValueError(f"invalid start port '{start_text}': {e}") from None
     if not dash or start_text == end_text:
         return start, start
-    end = _port_number(end_text)
+    try:
+        end = _port_number(end_text)
+    except ValueError as e:
+        raise ValueError(f"invalid end port '{end_text}': {e}") from None
     if end < start:
         raise ValueError(f"invalid port range: {text}")
     return start, end
