@@ -7,13 +7,20 @@ import secrets
 from typing import Any
 
 from daemon.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotImplementedYet
-from daemon.networks.ipam import SubnetChooser, check_ipam_config
-from daemon.networks.store import BRIDGE_NAME, DEFAULT_BRIDGE, ICC, MASQUERADE, MTU, NetworkStore
+from daemon.networks.ipam import SubnetChooser, check_ipam_config, check_no_overlap
+from daemon.networks.store import (
+    BRIDGE_NAME,
+    DEFAULT_BRIDGE,
+    HOST_BINDING,
+    ICC,
+    MASQUERADE,
+    MTU,
+    NetworkStore,
+)
 from daemon.timefmt import now_rfc3339
 
 Route = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
 OPTIONS = (BRIDGE_NAME, ICC, MASQUERADE, MTU, HOST_BINDING)  # the bridge driver options we honour
 DRIVERS_WE_LACK = ("overlay", "macvlan", "ipvlan")
 _IFNAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,15}$")
@@ -39,19 +46,6 @@ def _record(
         "Options": options,
         "Labels": extra.get("Labels") or {},
     }
-
-
-def _config_entries(configs: Any) -> list[dict[str, Any]]:
-    """IPAM.Config as Docker shows it: Subnet and Gateway, IPRange and AuxiliaryAddresses when given."""
-    out = []
-    for cfg in configs:
-        entry: dict[str, Any] = {"Subnet": str(cfg.subnet), "Gateway": str(cfg.gateway)}
-        if cfg.ip_range is not None:
-            entry["IPRange"] = str(cfg.ip_range)
-        if cfg.aux:
-            entry["AuxiliaryAddresses"] = {k: str(v) for k, v in cfg.aux.items()}
-        out.append(entry)
-    return out
 
 
 def network_record(
@@ -101,11 +95,9 @@ def network_record(
         raise NotImplementedYet("IPAM driver options are not supported by pydockerd")
     configs = check_ipam_config(list(ipam.get("Config") or []))
     in_use = [cfg_subnet for n in store for cfg_subnet in _subnets(n.ipam_config)]
-    for cfg in configs:
-        if any(cfg.subnet.overlaps(other) for other in in_use if other.version == cfg.subnet.version):
-            raise Forbidden("Pool overlaps with other one on this address space")
+    check_no_overlap(configs, in_use)
     if not any(cfg.subnet.version == 4 for cfg in configs):
-        subnet = chooser.choose([s for s in in_use if s.version == 4], routes)  # type: ignore[misc]
+        subnet = chooser.choose(in_use, routes)
         configs = check_ipam_config([{"Subnet": str(subnet)}]) + configs
     ipv6 = bool(body.get("EnableIPv6"))
     if ipv6 and not any(cfg.subnet.version == 6 for cfg in configs):
@@ -121,7 +113,7 @@ def network_record(
     return _record(
         name,
         "bridge",
-        _config_entries(configs),
+        [cfg.as_json() for cfg in configs],
         options,
         EnableIPv6=ipv6,
         Internal=bool(body.get("Internal")),
@@ -159,7 +151,7 @@ def default_networks(
         mine = current.ipam_config if current else []
         in_use = [s for n in store if n.name != "bridge" for s in _subnets(n.ipam_config) if s.version == 4]
         ours = [ipaddress.ip_network(e["Subnet"]) for e in mine]
-        subnet = chooser.choose(in_use, [r for r in routes if r not in ours])  # type: ignore[misc]
+        subnet = chooser.choose(in_use, [r for r in routes if r not in ours])
         config = [{"Subnet": str(subnet), "Gateway": str(next(subnet.hosts()))}]
     options = {
         DEFAULT_BRIDGE: "true",

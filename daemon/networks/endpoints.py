@@ -11,11 +11,11 @@ import logging
 import secrets
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from daemon.containers.store import Container
-from daemon.errors import InvalidParameter
+from daemon.errors import DaemonError, InvalidParameter, SystemError_
 from daemon.networks import etcfiles
 from daemon.networks.dns import DnsServer, NameTable, Upstream, host_upstreams, resolv_conf_for_container
 from daemon.networks.endpoint_config import clear_runtime_fields, parse_extra_hosts, parse_links
@@ -28,9 +28,10 @@ from daemon.networks.ports import (
     PortBinding,
     parse_exposed_ports,
     parse_port_bindings,
+    ports_view,
     publish_all,
 )
-from daemon.networks.store import Network, NetworkStore
+from daemon.networks.store import HOST_BINDING, Network, NetworkStore
 
 log = logging.getLogger(__name__)
 
@@ -219,29 +220,26 @@ class Plumbing:
         bindings = wanted_bindings(c)
         settings = c.data["NetworkSettings"]
         exposed = parse_exposed_ports(c.config.get("ExposedPorts"))
-        if not bindings:
-            settings["Ports"] = ports_shape(exposed, [])
-            return
         primary = self._primary(c)
-        if primary is None:
+        if not bindings or primary is None:
+            settings["Ports"] = ports_view(exposed, [])
             return
         n, ep = primary
-        published: list[tuple[PortBinding, str, int]] = []
+        default_ip = n.options.get(HOST_BINDING, "")
+        in_effect: list[PortBinding] = []
         for b in bindings:
-            if not b.host_ip and n.options.get("com.docker.network.bridge.host_binding_ipv4"):
-                b = PortBinding(
-                    b.container_port,
-                    b.proto,
-                    n.options["com.docker.network.bridge.host_binding_ipv4"],
-                    b.host_port,
-                    b.host_port_end,
-                )
-            host_ip, host_port = self.ports.allocate(c.id, b)
-            published.append((b, host_ip, host_port))
+            if not b.host_ip and default_ip:
+                b = replace(b, host_ip=default_ip)
+            try:
+                host_ip, host_port = self.ports.allocate(c.id, b)
+            except DaemonError as e:  # moby's words around the allocator's
+                where = f"driver failed programming external connectivity on endpoint {c.name}"
+                raise SystemError_(f"{where} ({ep['EndpointID']}): {e.message}") from None
+            in_effect.append(replace(b, host_ip=host_ip, host_port=host_port, host_port_end=0))
             att.ports.append(
                 PortRule(b.proto, host_ip, host_port, ep["IPAddress"], b.container_port, n.bridge)
             )
-        settings["Ports"] = ports_shape(exposed, published)
+        settings["Ports"] = ports_view(exposed, in_effect)
         await self.apply_firewall()
 
     def _primary(self, c: Container) -> tuple[Network, dict[str, Any]] | None:
@@ -456,17 +454,6 @@ def wanted_bindings(c: Container) -> list[PortBinding]:
     if c.host_config.get("PublishAllPorts"):
         bindings = publish_all(parse_exposed_ports(c.config.get("ExposedPorts")), bindings)
     return bindings
-
-
-def ports_shape(
-    exposed: list[tuple[int, str]], published: list[tuple[PortBinding, str, int]]
-) -> dict[str, Any]:
-    """NetworkSettings.Ports: every exposed or published port; null where nothing is published."""
-    out: dict[str, Any] = {f"{port}/{proto}": None for port, proto in exposed}
-    for b, host_ip, host_port in published:
-        key = f"{b.container_port}/{b.proto}"
-        out[key] = (out.get(key) or []) + [{"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)}]
-    return out
 
 
 def random_mac() -> str:

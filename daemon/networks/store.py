@@ -28,6 +28,7 @@ ICC = "com.docker.network.bridge.enable_icc"
 MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
 MTU = "com.docker.network.driver.mtu"
 DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
+HOST_BINDING = "com.docker.network.bridge.host_binding_ipv4"
 
 
 @dataclass
