@@ -64,6 +64,7 @@ class Daemon:
             images=self.images,
             execs=self.execs,
             events=self.events,
+            networks=self.networks,
         )
 
     def _network_service(self) -> NetworkService:

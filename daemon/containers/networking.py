@@ -52,12 +52,6 @@ def ps_ports(ports: dict[str, Any] | None) -> list[dict[str, Any]]:
             out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
             continue
         for b in bindings:
-            out.append(
-                {
-                    "IP": b["HostIp"],
-                    "PrivatePort": int(port),
-                    "PublicPort": int(b["HostPort"]),
-                    "Type": proto or "tcp",
-                }
-            )
-    return out
+            entry = {"IP": b["HostIp"], "PrivatePort": int(port), "PublicPort": int(b["HostPort"])}
+            out.append({**entry, "Type": proto or "tcp"})
+    return sorted(out, key=lambda e: (e["PrivatePort"], e["Type"], e.get("IP", ""), e.get("PublicPort", 0)))

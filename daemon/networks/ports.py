@@ -176,24 +176,6 @@ def ports_view(
     return dict(sorted(view.items()))
 
 
-def ps_ports(exposed: list[tuple[int, str]], in_effect: list[PortBinding]) -> list[dict[str, Any]]:
-    """The "Ports" of GET /containers/json: one entry per binding in effect
-    ({"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 32768, "Type": "tcp"}), and one without a
-    host side for each exposed port not published ({"PrivatePort": 443, "Type": "tcp"})."""
-    published = {(b.container_port, b.proto) for b in in_effect}
-    out: list[dict[str, Any]] = [
-        {
-            "IP": b.host_ip or "0.0.0.0",
-            "PrivatePort": b.container_port,
-            "PublicPort": b.host_port,
-            "Type": b.proto,
-        }
-        for b in in_effect
-    ]
-    out += [{"PrivatePort": p, "Type": proto} for p, proto in exposed if (p, proto) not in published]
-    return sorted(out, key=lambda e: (e["PrivatePort"], e["Type"], e.get("IP", ""), e.get("PublicPort", 0)))
-
-
 def kernel_port_range(path: Path = PORT_RANGE_FILE) -> tuple[int, int]:
     """The kernel's ephemeral port range, moby's default when it cannot be read."""
     try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from daemon.containers.networking import ps_ports
 from daemon.errors import InvalidParameter, SystemError_
 from daemon.networks.ports import (
     DEFAULT_PORT_RANGE,
@@ -22,7 +23,6 @@ from daemon.networks.ports import (
     parse_port_bindings,
     parse_port_key,
     ports_view,
-    ps_ports,
     publish_all,
 )
 
@@ -139,14 +139,14 @@ def test_views() -> None:
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}, {"HostIp": "::", "HostPort": "32768"}],
         "8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
     }
-    assert ps_ports(exposed, in_effect) == [
+    assert ps_ports(view) == [  # the container list's entries, from what inspect shows
         {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 5353, "Type": "udp"},
         {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 32768, "Type": "tcp"},
         {"IP": "::", "PrivatePort": 80, "PublicPort": 32768, "Type": "tcp"},
         {"PrivatePort": 443, "Type": "tcp"},
         {"IP": "0.0.0.0", "PrivatePort": 8080, "PublicPort": 8080, "Type": "tcp"},
     ]
-    assert ports_view([], []) == {} and ps_ports([], []) == []
+    assert ports_view([], []) == {} and ps_ports({}) == []
 
 
 def test_kernel_port_range(tmp_path: Path) -> None:
