@@ -74,6 +74,7 @@ class Settings:
     ip_masq: bool = True
     default_mtu: int = 1500
     host_gateway: Callable[[], str] = lambda: ""  # the default bridge's gateway, for --add-host host-gateway
+    dns_address: tuple[str, int] = (EMBEDDED_DNS, 53)  # where containers find the embedded DNS server
 
 
 class Plumbing:
@@ -285,9 +286,9 @@ class Plumbing:
         udp = await asyncio.to_thread(self.netlink.socket_in, att.pid, socket.AF_INET, socket.SOCK_DGRAM)
         tcp = await asyncio.to_thread(self.netlink.socket_in, att.pid, socket.AF_INET, socket.SOCK_STREAM)
         try:
-            udp.bind((EMBEDDED_DNS, 53))
+            udp.bind(self.settings.dns_address)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind((EMBEDDED_DNS, 53))
+            tcp.bind(self.settings.dns_address)
         except OSError:
             udp.close()
             tcp.close()
