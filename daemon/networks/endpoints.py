@@ -192,9 +192,7 @@ class Plumbing:
             att.gateway = n.id
         if n.user_defined:
             ep["DNSNames"] = dns_names(c, ep)
-            self.names.add(
-                n.id, ep["EndpointID"], ep["DNSNames"], ep["IPAddress"] or None, str(ip6) if ip6 else None
-            )
+            self._add_names(n, ep)
         if n.is_default_bridge:
             _fill_top_level(c.data["NetworkSettings"], ep)
 
@@ -307,6 +305,12 @@ class Plumbing:
         ]
 
     def _upstreams(self, c: Container) -> list[Upstream]:
+        joined = [
+            self.store.find(ep.get("NetworkID") or "")
+            for ep in c.data["NetworkSettings"]["Networks"].values()
+        ]
+        if all(n is None or n.internal for n in joined):
+            return []  # as Docker: a container only on internal networks has no way out, names included
         servers = c.host_config.get("Dns") or self.settings.dns
         if servers:
             return [Upstream(str(s)) for s in servers]
@@ -315,16 +319,14 @@ class Plumbing:
     def renamed(self, c: Container) -> None:
         """The container's name is one of its DNS names: answer to the new one at once."""
         for ep in c.data["NetworkSettings"]["Networks"].values():
-            if ep.get("EndpointID") and ep.get("DNSNames") is not None:
-                self.names.remove(ep["NetworkID"], ep["EndpointID"])
+            n = self.store.find(ep.get("NetworkID") or "")
+            if n is not None and ep.get("EndpointID") and ep.get("DNSNames") is not None:
                 ep["DNSNames"] = dns_names(c, ep)
-                self.names.add(
-                    ep["NetworkID"],
-                    ep["EndpointID"],
-                    ep["DNSNames"],
-                    ep["IPAddress"] or None,
-                    ep.get("GlobalIPv6Address") or None,
-                )
+                self._add_names(n, ep)  # replaces the endpoint's old names
+
+    def _add_names(self, n: Network, ep: dict[str, Any]) -> None:
+        ipv4, ipv6 = ep.get("IPAddress") or None, ep.get("GlobalIPv6Address") or None
+        self.names.add(n.id, ep["EndpointID"], ep["DNSNames"], ipv4, ipv6, network_name=n.name)
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -406,14 +408,10 @@ class Plumbing:
                 if ep.get(key):
                     self.pools.allocate(n.id, 4 if key == "IPAddress" else 6, ep[key])
             att.veths[n.id] = veth_name(c.id, n.id)
+            if not att.gateway and not n.internal:
+                att.gateway = n.id
             if ep.get("DNSNames") is not None:
-                self.names.add(
-                    n.id,
-                    ep["EndpointID"],
-                    ep["DNSNames"],
-                    ep["IPAddress"] or None,
-                    ep.get("GlobalIPv6Address") or None,
-                )
+                self._add_names(n, ep)
         primary = self._primary(c)
         for key, entries in (c.data["NetworkSettings"].get("Ports") or {}).items():
             port, _, proto = key.partition("/")
