@@ -134,7 +134,7 @@ class IptablesFirewall:
             "filter": (f"{chain_prefix}FORWARD",),
         }
         self._jumps_ok: set[int] = set()  # families whose jumps were found or added
-        self._v6_used = False
+        self._v6_chains: bool | None = None  # whether our IPv6 chains may hold rules (None: not looked yet)
 
     def _jumps(self) -> list[tuple[str, str, list[str]]]:
         """(table, built-in chain, rule spec) of every jump to our chains; FORWARD's goes first."""
@@ -175,14 +175,13 @@ class IptablesFirewall:
         return found
 
     def apply(self, networks: list[NetworkRules], ports: list[PortRule]) -> None:
-        families = [4]
-        if any(n.subnet6 for n in networks) or any(_version(pt.container_ip) == 6 for pt in ports):
-            self._v6_used = True
-        if self._v6_used or self._v6_chains_exist():
-            families.append(6)  # also to empty the IPv6 chains when the last IPv6 network went
-        for family in families:
-            rules = _rules(self.prefix, family, networks, ports)
-            self._restore(family, rules)
+        self._restore(4, _rules(self.prefix, 4, networks, ports))
+        v6 = any(n.subnet6 for n in networks) or any(_version(pt.container_ip) == 6 for pt in ports)
+        if self._v6_chains is None:
+            self._v6_chains = self._v6_chains_exist()  # left by an earlier run: empty them
+        if v6 or self._v6_chains:
+            self._restore(6, _rules(self.prefix, 6, networks, ports))
+        self._v6_chains = v6
 
     def _restore(self, family: int, rules: dict[str, list[str]]) -> None:
         iptables = "iptables" if family == 4 else "ip6tables"
@@ -224,7 +223,7 @@ class IptablesFirewall:
                     if self._run([iptables, "-w", "-t", table, "-F", chain], check=False):
                         self._run([iptables, "-w", "-t", table, "-X", chain])
         self._jumps_ok.clear()
-        self._v6_used = False
+        self._v6_chains = False
 
     def ensure_forwarding(self, ipv6: bool = False) -> bool:
         """IPv4 (and with `ipv6`, IPv6) forwarding on, in the calling thread's network namespace. Where it
