@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 _TABLES = ("nat", "filter")
 
@@ -241,3 +241,7 @@ class IptablesFirewall:
                 f.write("1")
             changed = True
         return changed
+
+
+if TYPE_CHECKING:  # mypy checks the class against its Protocol
+    _: Firewall = IptablesFirewall()

@@ -18,7 +18,7 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -260,3 +260,7 @@ class KernelNetLink:
         with in_netns(netns_pid):
             sock = socket.socket(family, type | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         return sock
+
+
+if TYPE_CHECKING:  # mypy checks the class against its Protocol
+    _: NetLink = KernelNetLink()

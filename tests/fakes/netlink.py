@@ -13,8 +13,9 @@ import ipaddress
 import socket
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from daemon.networks.netlink import Endpoint, IPNetwork
+from daemon.networks.netlink import Endpoint, IPNetwork, NetLink
 
 
 @dataclass
@@ -79,3 +80,7 @@ class FakeNetLink:
         sock = socket.socket(family, type)
         sock.setblocking(False)
         return sock
+
+
+if TYPE_CHECKING:  # mypy checks that the fake keeps up with the Protocol
+    _: NetLink = FakeNetLink()
