@@ -17,7 +17,7 @@ from daemon.containers.service import ContainerService
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageService
 from daemon.networks.endpoints import Settings
-from daemon.networks.firewall import IptablesFirewall, ensure_forwarding
+from daemon.networks.firewall import IptablesFirewall
 from daemon.networks.ipam import DEFAULT_POOLS, SubnetChooser, parse_address_pools
 from daemon.networks.netlink import KernelNetLink
 from daemon.networks.service import NetworkService
@@ -71,11 +71,12 @@ class Daemon:
         cfg = self.config
         pools = parse_address_pools(cfg.default_address_pools) if cfg.default_address_pools else DEFAULT_POOLS
         settings = Settings(dns=cfg.dns, iptables=cfg.iptables, ip_masq=cfg.ip_masq, default_mtu=cfg.mtu)
+        self.firewall = IptablesFirewall(chain_prefix(cfg.bridge))
         return NetworkService(
             cfg.data_root,
             self.events,
             KernelNetLink(),
-            IptablesFirewall(chain_prefix(cfg.bridge)),
+            self.firewall,
             SubnetChooser(pools),
             settings,
             bridge=cfg.bridge,
@@ -85,7 +86,7 @@ class Daemon:
     async def serve(self, stop: asyncio.Event) -> None:
         await self.networks.load()  # bridges first: containers restored below may be on them
         if self.config.ip_forward and self.config.iptables:  # dockerd's order: forwarding, then policy DROP
-            await asyncio.to_thread(ensure_forwarding)
+            await asyncio.to_thread(self.firewall.ensure_forwarding)
         await self.containers.restore()
         await self.networks.restore()
         await self.runtime.ensure_ready()
