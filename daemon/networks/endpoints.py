@@ -38,10 +38,11 @@ log = logging.getLogger(__name__)
 EMBEDDED_DNS = "127.0.0.11"
 
 
-def veth_name(container_id: str, network_id: str) -> str:
-    """The host side of a container's veth on a network: the same for every start, so a leftover of a
-    crash is found by name."""
-    return "pv" + hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()[:12]
+def veth_name(container_id: str, network_id: str, endpoint_id: str) -> str:
+    """The host side of a container's veth on a network, derived from what its record keeps (so a
+    restarted daemon finds it); new with each endpoint, so a veth the kernel is still tearing down after
+    an exit never blocks the next start's."""
+    return "pv" + hashlib.sha256(f"{container_id}/{network_id}/{endpoint_id}".encode()).hexdigest()[:12]
 
 
 def network_mode(c: Container) -> str:
@@ -95,6 +96,7 @@ class Plumbing:
         self.ports = PortAllocator()
         self._attached: dict[str, Attachment] = {}
         self._firewall_lock = asyncio.Lock()
+        self._removals: set[asyncio.Task[None]] = set()  # veths of exited containers, going away
 
     def attached(self, container_id: str) -> Attachment | None:
         return self._attached.get(container_id)
@@ -123,7 +125,7 @@ class Plumbing:
         att = self._attached.pop(c.id, None)
         settings = c.data["NetworkSettings"]
         for name, ep in settings["Networks"].items():
-            await self._leave(c, name, ep)
+            await self._leave(c, name, ep, live=False)
         self.ports.release(c.id)
         if att is not None and att.ports:
             await self.apply_firewall()
@@ -142,14 +144,14 @@ class Plumbing:
             if not att.dns and self._wants_dns(c):
                 await self._serve_dns(c, att)
         except BaseException:
-            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name])
+            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], live=True)
             raise
         self.write_etc_files(c)
 
     async def disconnect(self, c: Container, name: str) -> None:
         ep = c.data["NetworkSettings"]["Networks"].get(name)
         if ep is not None:
-            await self._leave(c, name, ep)
+            await self._leave(c, name, ep, live=True)
         if c.id in self._attached:
             self.write_etc_files(c)
 
@@ -177,7 +179,7 @@ class Plumbing:
         ep["MacAddress"] = mac
         ep["EndpointID"] = secrets.token_hex(32)
         link = Endpoint(
-            host_ifname=veth_name(c.id, n.id),
+            host_ifname=veth_name(c.id, n.id, ep["EndpointID"]),
             ifname=ifname,
             bridge=n.bridge,
             mac=mac,
@@ -196,7 +198,10 @@ class Plumbing:
         if n.is_default_bridge:
             _fill_top_level(c.data["NetworkSettings"], ep)
 
-    async def _leave(self, c: Container, name: str, ep: dict[str, Any]) -> None:
+    async def _leave(self, c: Container, name: str, ep: dict[str, Any], live: bool) -> None:
+        """Release an endpoint. `live`: the container runs on, its veth goes now; else its namespace is
+        gone or going, and with it the veth: removed in the background in case something else (a
+        `container:` container) holds the namespace, off the path of `docker run --rm`."""
         network_id = ep.get("NetworkID") or ""
         if ep.get("EndpointID"):
             self.names.remove(network_id, ep["EndpointID"])
@@ -206,12 +211,21 @@ class Plumbing:
         veth = att.veths.pop(network_id, None) if att else None
         if att is not None and att.gateway == network_id:
             att.gateway = ""  # moby picks a new gateway endpoint; the default route left with the veth
-        if network_id and (veth or ep.get("EndpointID")):
-            try:
-                await asyncio.to_thread(self.netlink.remove_endpoint, veth or veth_name(c.id, network_id))
-            except OSError as e:  # the namespace went with the container: its veth goes with it
-                log.warning("removing the veth of %s on %s: %s", c.id[:12], name, e)
+        if network_id and ep.get("EndpointID"):
+            removal = self._remove_veth(veth or veth_name(c.id, network_id, ep["EndpointID"]))
+            if live:
+                await removal
+            else:
+                task = asyncio.ensure_future(removal)
+                self._removals.add(task)
+                task.add_done_callback(self._removals.discard)
         clear_runtime_fields(ep)
+
+    async def _remove_veth(self, name: str) -> None:
+        try:
+            await asyncio.to_thread(self.netlink.remove_endpoint, name)
+        except OSError as e:
+            log.warning("removing veth %s: %s", name, e)
 
     # --- published ports ------------------------------------------------------------------------
 
@@ -407,7 +421,7 @@ class Plumbing:
             for key in ("IPAddress", "GlobalIPv6Address"):
                 if ep.get(key):
                     self.pools.allocate(n.id, 4 if key == "IPAddress" else 6, ep[key])
-            att.veths[n.id] = veth_name(c.id, n.id)
+            att.veths[n.id] = veth_name(c.id, n.id, ep["EndpointID"])
             if not att.gateway and not n.internal:
                 att.gateway = n.id
             if ep.get("DNSNames") is not None:
@@ -437,6 +451,8 @@ class Plumbing:
 
     async def close(self) -> None:
         await self.dns.close()
+        if self._removals:
+            await asyncio.wait(self._removals, timeout=5)
 
 
 def dns_names(c: Container, ep: dict[str, Any]) -> list[str]:

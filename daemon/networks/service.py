@@ -277,7 +277,7 @@ class NetworkService:
         primary = self.store.get(mode)
         hc["NetworkMode"] = mode
         # the docker CLI names the network of NetworkMode "default" in EndpointsConfig when it gave none
-        others = [k for k in requested if k != asked and self.store.get(k).id != primary.id]
+        others = [k for k in requested if k not in (asked, "default") and self.store.get(k).id != primary.id]
         order = [primary.name, *others]
         settings: dict[str, Any] = {}
         for name in order:
@@ -287,7 +287,9 @@ class NetworkService:
                     "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
                 )
             raw = (
-                requested.get(name) or requested.get(n.id) or (requested.get(asked) if n is primary else None)
+                requested.get(name)
+                or requested.get(n.id)
+                or ((requested.get(asked) or requested.get("default")) if n is primary else None)
             )
             if n is primary and not raw and config.get("MacAddress"):
                 raw = {"MacAddress": config["MacAddress"]}  # before API 1.44 the MAC came in Config
