@@ -169,6 +169,10 @@ def test_ensure_forwarding_turns_routing_on_behind_a_drop_policy(netns: Netns) -
         with in_netns(netns.proc.pid):
             return fw.ensure_forwarding()
 
+    # a new namespace starts with the host's ip_forward (devconf_inherit_init_net), which a daemon
+    # may have turned on: start from off
+    netns.run("sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
+
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         assert pool.submit(in_ns).result() is True
         assert netns.run("cat", "/proc/sys/net/ipv4/ip_forward").strip() == "1"
