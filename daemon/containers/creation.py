@@ -74,8 +74,9 @@ async def create_container(
     record = new_record(cid, name, req, image.id, image.config, cdir, lower)
     if not record["Path"]:
         raise InvalidParameter("no command specified")
+    # checked against what the client asked for (the record's Hostname is the default one by now)
     record["NetworkSettings"]["Networks"] = networking.container_settings(
-        record["HostConfig"], record["Config"], (body or {}).get("NetworkingConfig")
+        record["HostConfig"], dict(body or {}), (body or {}).get("NetworkingConfig")
     )
     binds = bind_specs.parse_binds(hc.Binds if hc else None)
     record["Mounts"] = [b.inspect() for b in binds]

@@ -10,8 +10,9 @@ class Networking(Protocol):
     def container_settings(
         self, hc: dict[str, Any], config: dict[str, Any], networking: Any
     ) -> dict[str, Any]:
-        """Check a create body's networking (HostConfig, Config, NetworkingConfig) with Docker's words and
-        return the new container's NetworkSettings.Networks; may normalise hc["NetworkMode"]."""
+        """Check a create body's networking (the record's HostConfig, the body's own config fields, its
+        NetworkingConfig) with Docker's words and return the new container's NetworkSettings.Networks;
+        may normalise hc["NetworkMode"]."""
 
     def netns_of(self, c: Container) -> str:
         """The network namespace a `container:<x>` container joins (x must be running)."""

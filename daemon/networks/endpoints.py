@@ -117,15 +117,16 @@ class Plumbing:
             await self._serve_dns(c, att)
             self.write_etc_files(c)
         except BaseException:
-            await self.detach(c)
+            await self.detach(c, now=True)  # a failed start leaves nothing behind once it has answered
             raise
 
-    async def detach(self, c: Container) -> None:
-        """Undo attach (also for a container the daemon restored, or only half attached)."""
+    async def detach(self, c: Container, now: bool = False) -> None:
+        """Undo attach (also for a container the daemon restored, or only half attached); `now`: the
+        veths are gone when this returns, else they go in the background (see _leave)."""
         att = self._attached.pop(c.id, None)
         settings = c.data["NetworkSettings"]
         for name, ep in settings["Networks"].items():
-            await self._leave(c, name, ep, live=False)
+            await self._leave(c, name, ep, now=now)
         self.ports.release(c.id)
         if att is not None and att.ports:
             await self.apply_firewall()
@@ -144,14 +145,14 @@ class Plumbing:
             if not att.dns and self._wants_dns(c):
                 await self._serve_dns(c, att)
         except BaseException:
-            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], live=True)
+            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], now=True)
             raise
         self.write_etc_files(c)
 
     async def disconnect(self, c: Container, name: str) -> None:
         ep = c.data["NetworkSettings"]["Networks"].get(name)
         if ep is not None:
-            await self._leave(c, name, ep, live=True)
+            await self._leave(c, name, ep, now=True)
         if c.id in self._attached:
             self.write_etc_files(c)
 
@@ -198,10 +199,10 @@ class Plumbing:
         if n.is_default_bridge:
             _fill_top_level(c.data["NetworkSettings"], ep)
 
-    async def _leave(self, c: Container, name: str, ep: dict[str, Any], live: bool) -> None:
-        """Release an endpoint. `live`: the container runs on, its veth goes now; else its namespace is
-        gone or going, and with it the veth: removed in the background in case something else (a
-        `container:` container) holds the namespace, off the path of `docker run --rm`."""
+    async def _leave(self, c: Container, name: str, ep: dict[str, Any], now: bool) -> None:
+        """Release an endpoint; its veth goes `now` (a container that runs on, a failed start), or in the
+        background: after an exit the namespace is going and the veth with it, unless something else (a
+        `container:` container) holds the namespace; either way off the path of `docker run --rm`."""
         network_id = ep.get("NetworkID") or ""
         if ep.get("EndpointID"):
             self.names.remove(network_id, ep["EndpointID"])
@@ -213,7 +214,7 @@ class Plumbing:
             att.gateway = ""  # moby picks a new gateway endpoint; the default route left with the veth
         if network_id and ep.get("EndpointID"):
             removal = self._remove_veth(veth or veth_name(c.id, network_id, ep["EndpointID"]))
-            if live:
+            if now:
                 await removal
             else:
                 task = asyncio.ensure_future(removal)

@@ -63,12 +63,26 @@ def ip_of(d: RunningDaemon, container: str, network: str) -> str:
 
 
 def links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    return {line.split(":")[1].strip().split("@")[0] for line in line_list(out)}
+    return {
+        link["ifname"]
+        for link in json.loads(
+            subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout
+        )
+    }
 
 
-def line_list(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
+def daemon_links(d: RunningDaemon) -> set[str]:
+    """The bridges of d's networks and the links enslaved to them (other tests' daemons run alongside)."""
+    ids = ok(d.docker("network", "ls", "-q", "--no-trunc", "--filter", "driver=bridge")).split()
+    bridges = set()
+    for info in json.loads(ok(d.docker("network", "inspect", *ids))):
+        bridges.add(info["Options"].get("com.docker.network.bridge.name") or f"br-{info['Id'][:12]}")
+    out = subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout
+    return {
+        link["ifname"]
+        for link in json.loads(out)
+        if link["ifname"] in bridges or link.get("master") in bridges
+    }
 
 
 def our_rules(d: RunningDaemon) -> list[str]:
@@ -327,13 +341,13 @@ def test_a_taken_port_is_a_clear_error_and_leaves_nothing(daemon: RunningDaemon,
     holder.listen(1)
     port = holder.getsockname()[1]
     try:
-        before_links, before_rules = links(), our_rules(daemon)
+        before_links, before_rules = daemon_links(daemon), our_rules(daemon)
         name = f"pt-{uuid.uuid4().hex[:6]}"
         names.append(name)
         p = daemon.docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "30")
         assert p.returncode == 125 and b"address already in use" in p.stderr, p.stderr
         assert ok(daemon.docker("inspect", "-f", "{{.State.Running}}", name)) == "false"
-        assert links() == before_links and our_rules(daemon) == before_rules
+        assert daemon_links(daemon) == before_links and our_rules(daemon) == before_rules
     finally:
         holder.close()
 
@@ -361,13 +375,13 @@ def test_a_hundred_runs_and_a_restart_leave_the_host_as_before(fresh_daemon: Run
     net = "churn"
     ok(d.docker("network", "create", "--subnet", d.net.subnet(1), net))
     first = ok(d.docker("run", "--rm", "--network", net, "busybox", "ip", "-4", "-o", "addr", "show", "eth0"))
-    before = (links(), our_rules(d))
+    before = (daemon_links(d), our_rules(d))
     for i in range(100):
         p = d.docker("run", "--rm", "--network", net, "-p", "127.0.0.1::80", "busybox", "true")
         assert p.returncode == 0, (i, p.stderr)
     d.kill()
     d.start()
-    assert (links(), our_rules(d)) == before
+    assert (daemon_links(d), our_rules(d)) == before
     again = ok(d.docker("run", "--rm", "--network", net, "busybox", "ip", "-4", "-o", "addr", "show", "eth0"))
     assert again.split()[3] == first.split()[3], "every address went back to the pool"
 
