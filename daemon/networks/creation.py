@@ -6,6 +6,7 @@ import re
 import secrets
 from typing import Any
 
+from daemon.containers.gojson import check_bool, check_list, check_map, check_str, type_error, value_error
 from daemon.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotImplementedYet
 from daemon.networks.ipam import SubnetChooser, check_ipam_config, check_no_overlap
 from daemon.networks.store import (
@@ -48,11 +49,45 @@ def _record(
     }
 
 
+def check_types(body: Any) -> None:
+    """The create body's JSON types, refused in Go's words as dockerd's decoder refuses them."""
+    if not isinstance(body, dict):
+        raise value_error(body, "network.CreateRequest")
+    at = ("CreateRequest", "")
+    for key in ("Name", "Driver", "Scope"):
+        check_str(body, key, at=at)
+    for key in ("CheckDuplicate", "Internal", "Attachable", "Ingress", "ConfigOnly", "EnableIPv6"):
+        check_bool(body, key, at=at)
+    for key in ("Labels", "Options"):
+        _string_map(body, key, at)
+    check_str(
+        check_map(body, "ConfigFrom", "network.ConfigReference", at=at),
+        "Network",
+        at=("ConfigReference", "ConfigFrom."),
+    )
+    ipam = check_map(body, "IPAM", "network.IPAM", at=at)
+    in_ipam = ("IPAM", "IPAM.")
+    check_str(ipam, "Driver", at=in_ipam)
+    _string_map(ipam, "Options", in_ipam)
+    for entry in check_list(ipam, "Config", "[]network.IPAMConfig", at=in_ipam):
+        if not isinstance(entry, dict):
+            raise type_error(entry, "IPAM", "IPAM.Config", "network.IPAMConfig")
+        in_config = ("IPAMConfig", "IPAM.Config.")
+        for key in ("Subnet", "IPRange", "Gateway"):
+            check_str(entry, key, at=in_config)
+        _string_map(entry, "AuxiliaryAddresses", in_config)
+
+
+def _string_map(body: dict[str, Any], key: str, at: tuple[str, str]) -> None:
+    for value in check_map(body, key, "map[string]string", at=at).values():
+        if not isinstance(value, str):
+            raise type_error(value, at[0], at[1] + key, "string")
+
+
 def network_record(
     body: Any, store: NetworkStore, chooser: SubnetChooser, routes: list[Route]
 ) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: expected an object")
+    check_types(body)
     name = body.get("Name")
     if not isinstance(name, str) or not name:
         raise InvalidParameter("network name is required")
