@@ -167,7 +167,9 @@ class ContainerService:
             if not isinstance(e, OSError | DaemonError):
                 log.exception("connecting the container to its networks failed")
             await self._abort_created(c, pid)
-            await self._start_failed(c, str(e), network=e)
+            # an OSError's own words, without "[Errno N]"
+            words = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            await self._start_failed(c, words, network=e)
         await connect_pending(c, self.runtime)
         try:
             await self.runtime.start(c.id)
