@@ -172,8 +172,11 @@ async def test_a_container_gets_an_address_on_start_and_gives_it_back_at_exit(ho
 
 async def test_a_failed_plumbing_fails_the_start_and_leaves_nothing(host: Host) -> None:
     host.netlink.fail_add_endpoint = True
-    with pytest.raises(SystemError_, match="^adding default route via 10.50.0.1: Network is unreachable$"):
-        await host.run("web", hc={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}})
+    published = {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}}
+    with pytest.raises(
+        SystemError_, match=r"^adding default route via 10\.50\.0\.1: Network is unreachable$"
+    ):
+        await host.run("web", hc=published)
     state = (await host.containers.inspect("web"))["State"]
     # as Docker: a container whose start failed stays "created", with the reason and exit code 128
     assert (state["Status"], state["ExitCode"]) == ("created", 128) and "unreachable" in state["Error"]
@@ -184,8 +187,8 @@ async def test_a_failed_plumbing_fails_the_start_and_leaves_nothing(host: Host) 
 
 
 async def test_published_ports_are_rules_while_the_container_runs(host: Host) -> None:
-    info = await host.run("web", ExposedPorts={"80/tcp": {}, "81/tcp": {}},
-                          hc={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}})  # fmt: skip
+    published = {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}}
+    info = await host.run("web", ExposedPorts={"80/tcp": {}, "81/tcp": {}}, hc=published)
     ports = info["NetworkSettings"]["Ports"]
     [binding] = ports["80/tcp"]
     assert ports["81/tcp"] is None and binding["HostIp"] == "127.0.0.1"
