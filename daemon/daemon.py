@@ -16,11 +16,11 @@ from daemon.containers.execs import ExecService
 from daemon.containers.service import ContainerService
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageService
-from daemon.networks.endpoints import Settings
 from daemon.networks.firewall import IptablesFirewall
 from daemon.networks.ipam import DEFAULT_POOLS, SubnetChooser, parse_address_pools
 from daemon.networks.netlink import KernelNetLink
 from daemon.networks.service import NetworkService
+from daemon.networks.settings import Settings
 from daemon.runtime.cgroups import detect
 from daemon.runtime.client import Runtime
 from daemon.system import SystemService

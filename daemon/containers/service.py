@@ -10,10 +10,10 @@ import os
 import signal as signals
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 from daemon.containers import listing
-from daemon.containers.attach import Attachment, AttachOptions, connect_pending
+from daemon.containers.attach import Attachment, AttachOptions
 from daemon.containers.creation import ImageLookup, create_container, invalid_name, name_in_use
 from daemon.containers.locking import Held, when_free
 from daemon.containers.logs import LogRequest, LogStream, read_logs
@@ -23,29 +23,26 @@ from daemon.containers.networking import Networking, public_settings
 from daemon.containers.record import RESOURCE_KEYS
 from daemon.containers.removal import RemovalFailed, Remover
 from daemon.containers.results import ContainerSizes, WaitResult
-from daemon.containers.runspec import build_spec, start_failure
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.sizes import SizeMeter
+from daemon.containers.starting import Starter
 from daemon.containers.state import (
     Status,
     check_pause,
     check_remove,
     check_running,
-    check_start,
     check_unpause,
 )
 from daemon.containers.store import AttachRequest, Container, ContainerStore
 from daemon.containers.top import top
 from daemon.containers.update_body import parse_update
-from daemon.containers.waiters import WaitError, exit_future, resolve, wait_for, wait_result
-from daemon.errors import Conflict, DaemonError, InvalidParameter, NotModified, SystemError_
+from daemon.containers.waiters import WaitError, exit_future, wait_for, wait_result
+from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.files.trash import Trash
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
-from daemon.runtime.spec import ContainerSpec
-from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +97,9 @@ class ContainerService:
         self.meter = SizeMeter(images)
         self.remover = Remover(self.store, images, events, self.meter)
         self.monitor = ExitMonitor(self.store, runtime, events, networking, self._auto_remove)
+        self.starter = Starter(
+            self.store, runtime, events, networking, self.seccomp, self.monitor, self._remove_failed_start
+        )
 
     @property
     def exit_listeners(self) -> list[ExitListener]:
@@ -147,77 +147,10 @@ class ContainerService:
 
     async def _start_held(self, c: Container) -> None:
         try:
-            await self._start_locked(c)
+            await self.starter.start_locked(c)
         except BaseException:
             c.fail_pending_attaches()  # an attach waiting for this start must not wait forever
             raise
-
-    async def _start_locked(self, c: Container) -> None:
-        check_start(c.status, c.id)
-        try:
-            pid = await self.runtime.create(await self._spec(c))
-        except Exception as e:
-            c.fail_pending_attaches()
-            if not isinstance(e, RuntimeFailure | OSError | DaemonError):
-                log.exception("creating the container process failed")
-            await self._start_failed(c, str(e))
-        try:
-            await self.networking.attach(c, pid)
-        except Exception as e:
-            if not isinstance(e, OSError | DaemonError):
-                log.exception("connecting the container to its networks failed")
-            await self._abort_created(c, pid)
-            # an OSError's own words, without "[Errno N]"
-            words = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            await self._start_failed(c, words, network=e)
-        await connect_pending(c, self.runtime)
-        try:
-            await self.runtime.start(c.id)
-        except RuntimeFailure as e:
-            info = await self.runtime.wait(c.id)
-            self.runtime.release(c.id)
-            await self.networking.detach(c)
-            await self._start_failed(c, str(e), info.exit_code)
-        c.state.running(pid, now_rfc3339())
-        self.store.save_state(c)
-        self.events.publish("container", "start", c.id, c.event_attrs())
-        self.monitor.watch(c)
-
-    async def _spec(self, c: Container) -> ContainerSpec:
-        spec = await build_spec(c, self.seccomp)
-        mode = str(c.host_config.get("NetworkMode") or "")
-        if mode.startswith("container:"):  # its network, and with it its hostname and /etc files
-            other = self.get(mode.partition(":")[2])
-            spec.netns_path = self.networking.netns_of(c)
-            spec.hostname = other.config.get("Hostname") or ""
-            for path, key in (("/etc/hosts", "HostsPath"), ("/etc/resolv.conf", "ResolvConfPath")):
-                spec.etc_files[path] = other.data[key]
-        return spec
-
-    async def _abort_created(self, c: Container, pid: int) -> None:
-        """A created container that must not run: kill its first process before its execve."""
-        self.runtime.kill(c.id, pid, signals.SIGKILL)
-        await self.runtime.wait(c.id)
-        self.runtime.release(c.id)
-
-    async def _start_failed(
-        self, c: Container, message: str, code: int | None = None, network: Exception | None = None
-    ) -> NoReturn:
-        """Record why the start failed, tell the waiters, then raise with Docker's words."""
-        self.runtime.remove_cgroup(c.id)  # normally gone with its shim; a shim that died or hung may leave it
-        # a network's refusal (a port taken, an address in use) is in its own words, as moby's
-        code, full = (128, message) if network is not None else start_failure(message, code)
-        c.state.start_failed(code, full)
-        self.store.save_state(c)
-        self.events.publish("container", "die", c.id, c.event_attrs(exitCode=str(code)))
-        resolve(c.exit_waiters, code)
-        if c.host_config.get("AutoRemove"):
-            await self._auto_remove(c, lock_held=True)
-        if isinstance(network, DaemonError):
-            raise network
-        if code in (126, 127):
-            raise InvalidParameter(full)
-        raise SystemError_(full)
 
     # --- attach, wait ---------------------------------------------------------------------------
 
@@ -350,6 +283,9 @@ class ContainerService:
             if self.store.find(c.id) is None:
                 return  # AutoRemove's exit handler removed it already
         await self.remover.remove(c)
+
+    async def _remove_failed_start(self, c: Container) -> None:
+        await self._auto_remove(c, lock_held=True)
 
     async def _auto_remove(self, c: Container, lock_held: bool = False) -> None:
         """--rm: nobody asked for this removal, so a failure is logged (its waiters learn of it)."""

@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import logging
 import secrets
-import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,10 +16,10 @@ from typing import Any
 from daemon.containers.store import Container
 from daemon.errors import DaemonError, InvalidParameter, SystemError_
 from daemon.networks import etcfiles
-from daemon.networks.dns import DnsServer, NameTable, Upstream, host_upstreams, resolv_conf_for_container
-from daemon.networks.endpoint_config import clear_runtime_fields, parse_extra_hosts, parse_links
+from daemon.networks.endpoint_config import clear_runtime_fields
 from daemon.networks.firewall import Firewall, NetworkRules, PortRule
 from daemon.networks.ipam import mac_for
+from daemon.networks.naming import ContainerNames, dns_names
 from daemon.networks.netlink import Endpoint, NetLink
 from daemon.networks.pools import NetworkPools
 from daemon.networks.ports import (
@@ -31,11 +30,10 @@ from daemon.networks.ports import (
     ports_view,
     publish_all,
 )
+from daemon.networks.settings import Settings
 from daemon.networks.store import HOST_BINDING, Network, NetworkStore
 
 log = logging.getLogger(__name__)
-
-EMBEDDED_DNS = "127.0.0.11"
 
 
 def veth_name(container_id: str, network_id: str, endpoint_id: str) -> str:
@@ -65,19 +63,6 @@ class Attachment:
     dns: bool = False
 
 
-@dataclass
-class Settings:
-    """The daemon's networking settings that shape containers' files and rules."""
-
-    host_resolv: str = "/etc/resolv.conf"
-    dns: list[str] = field(default_factory=list)  # daemon --dns: containers' servers unless they say
-    iptables: bool = True
-    ip_masq: bool = True
-    default_mtu: int = 1500
-    host_gateway: Callable[[], str] = lambda: ""  # the default bridge's gateway, for --add-host host-gateway
-    dns_address: tuple[str, int] = (EMBEDDED_DNS, 53)  # where containers find the embedded DNS server
-
-
 class Plumbing:
     def __init__(
         self,
@@ -91,8 +76,7 @@ class Plumbing:
         self.store, self.pools, self.netlink, self.firewall = store, pools, netlink, firewall
         self.settings = settings
         self.lookup = lookup  # containers by name or ID (links, `container:` modes)
-        self.names = NameTable()
-        self.dns = DnsServer(self.names)
+        self.names = ContainerNames(store, netlink, settings, lookup)
         self.ports = PortAllocator()
         self._attached: dict[str, Attachment] = {}
         self._firewall_lock = asyncio.Lock()
@@ -114,7 +98,7 @@ class Plumbing:
             for index, name in enumerate(list(c.data["NetworkSettings"]["Networks"])):
                 await self._join(c, att, name, f"eth{index}")
             await self._publish(c, att)
-            await self._serve_dns(c, att)
+            att.dns = await self.names.serve(c, att.pid)
             self.write_etc_files(c)
         except BaseException:
             await self.detach(c, now=True)  # a failed start leaves nothing behind once it has answered
@@ -131,7 +115,7 @@ class Plumbing:
         if att is not None and att.ports:
             await self.apply_firewall()
         if att is not None and att.dns:
-            await self.dns.stop(c.id)
+            await self.names.stop(c.id)
         _clear_top_level(settings)
 
     async def connect(self, c: Container, name: str) -> None:
@@ -142,8 +126,8 @@ class Plumbing:
         index = len(att.veths)
         try:
             await self._join(c, att, name, f"eth{index}")
-            if not att.dns and self._wants_dns(c):
-                await self._serve_dns(c, att)
+            if not att.dns:
+                att.dns = await self.names.serve(c, att.pid)
         except BaseException:
             await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], now=True)
             raise
@@ -195,7 +179,7 @@ class Plumbing:
             att.gateway = n.id
         if n.user_defined:
             ep["DNSNames"] = dns_names(c, ep)
-            self._add_names(n, ep)
+            self.names.add(n, ep)
         if n.is_default_bridge:
             _fill_top_level(c.data["NetworkSettings"], ep)
 
@@ -284,120 +268,8 @@ class Plumbing:
             subnet6=str(cfg6.subnet) if cfg6 and n.record.get("EnableIPv6") else "",
         )
 
-    # --- names ----------------------------------------------------------------------------------
-
-    def _wants_dns(self, c: Container) -> bool:
-        return any(
-            self.store.get(ep["NetworkID"]).user_defined
-            for ep in c.data["NetworkSettings"]["Networks"].values()
-            if ep.get("NetworkID") and self.store.find(ep["NetworkID"])
-        )
-
-    async def _serve_dns(self, c: Container, att: Attachment) -> None:
-        if not self._wants_dns(c):
-            return
-        udp = await asyncio.to_thread(self.netlink.socket_in, att.pid, socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = await asyncio.to_thread(self.netlink.socket_in, att.pid, socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            udp.bind(self.settings.dns_address)
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind(self.settings.dns_address)
-        except OSError:
-            udp.close()
-            tcp.close()
-            raise
-        cid = c.id
-        await self.dns.serve(cid, lambda: self._dns_networks(cid), self._upstreams(c), udp, tcp)
-        att.dns = True
-
-    def _dns_networks(self, container_id: str) -> list[str]:
-        try:
-            c = self.lookup(container_id)
-        except Exception:
-            return []
-        return [
-            ep["NetworkID"] for ep in c.data["NetworkSettings"]["Networks"].values() if ep.get("EndpointID")
-        ]
-
-    def _upstreams(self, c: Container) -> list[Upstream]:
-        joined = [
-            self.store.find(ep.get("NetworkID") or "")
-            for ep in c.data["NetworkSettings"]["Networks"].values()
-        ]
-        if all(n is None or n.internal for n in joined):
-            return []  # as Docker: a container only on internal networks has no way out, names included
-        servers = c.host_config.get("Dns") or self.settings.dns
-        if servers:
-            return [Upstream(str(s)) for s in servers]
-        return host_upstreams(self.settings.host_resolv)
-
-    def renamed(self, c: Container) -> None:
-        """The container's name is one of its DNS names: answer to the new one at once."""
-        for ep in c.data["NetworkSettings"]["Networks"].values():
-            n = self.store.find(ep.get("NetworkID") or "")
-            if n is not None and ep.get("EndpointID") and ep.get("DNSNames") is not None:
-                ep["DNSNames"] = dns_names(c, ep)
-                self._add_names(n, ep)  # replaces the endpoint's old names
-
-    def _add_names(self, n: Network, ep: dict[str, Any]) -> None:
-        ipv4, ipv6 = ep.get("IPAddress") or None, ep.get("GlobalIPv6Address") or None
-        self.names.add(n.id, ep["EndpointID"], ep["DNSNames"], ipv4, ipv6, network_name=n.name)
-
-    # --- files ----------------------------------------------------------------------------------
-
     def write_etc_files(self, c: Container) -> None:
-        mode = network_mode(c)
-        hc, cfg = c.host_config, c.config
-        extra = [
-            (name, self.settings.host_gateway() if ip == "host-gateway" else ip)
-            for name, ip in parse_extra_hosts(hc.get("ExtraHosts"))
-        ]
-        if mode.startswith("container:"):
-            return  # the files are the other container's (build_spec binds them)
-        host_net = mode == "host"
-        base = etcfiles.read_host_file("/etc/hosts") if host_net else etcfiles.LOCALHOST
-        addresses = (
-            []
-            if host_net
-            else [
-                ep[key]
-                for ep in c.data["NetworkSettings"]["Networks"].values()
-                for key in ("IPAddress", "GlobalIPv6Address")
-                if ep.get(key)
-            ]
-        )
-        hosts = etcfiles.hosts_content(
-            cfg.get("Hostname") or "",
-            cfg.get("Domainname") or "",
-            addresses,
-            extra,
-            self._link_entries(c),
-            base,
-        )
-        etcfiles.write_in_place(c.dir / "hosts", hosts)
-        embedded = mode != "host" and self._wants_dns(c)
-        host_resolv = etcfiles.read_host_file(self.settings.host_resolv)
-        resolv = resolv_conf_for_container(
-            host_resolv,
-            [str(s) for s in (hc.get("Dns") or self.settings.dns)],
-            [str(s) for s in hc.get("DnsSearch") or []],
-            [str(s) for s in hc.get("DnsOptions") or []],
-            embedded,
-        )
-        etcfiles.write_in_place(c.dir / "resolv.conf", resolv)
-
-    def _link_entries(self, c: Container) -> list[tuple[str, str, str]]:
-        entries = []
-        for target, alias in parse_links(c.host_config.get("Links")):
-            try:
-                other = self.lookup(target)
-            except Exception:
-                continue
-            for ep in other.data["NetworkSettings"]["Networks"].values():
-                if ep.get("IPAddress"):
-                    entries.append((ep["IPAddress"], alias, other.name))
-                    break
-        return entries
+        etcfiles.write_container_files(c, self.settings, self.names.wants_dns(c), self.lookup)
 
     # --- daemon start ---------------------------------------------------------------------------
 
@@ -426,7 +298,7 @@ class Plumbing:
             if not att.gateway and not n.internal:
                 att.gateway = n.id
             if ep.get("DNSNames") is not None:
-                self._add_names(n, ep)
+                self.names.add(n, ep)
         primary = self._primary(c)
         for key, entries in (c.data["NetworkSettings"].get("Ports") or {}).items():
             port, _, proto = key.partition("/")
@@ -448,21 +320,12 @@ class Plumbing:
                     att.ports.append(
                         PortRule(proto, host_ip, host_port, ep["IPAddress"], int(port), n.bridge)
                     )
-        await self._serve_dns(c, att)
+        att.dns = await self.names.serve(c, att.pid)
 
     async def close(self) -> None:
-        await self.dns.close()
+        await self.names.close()
         if self._removals:
             await asyncio.wait(self._removals, timeout=5)
-
-
-def dns_names(c: Container, ep: dict[str, Any]) -> list[str]:
-    """Docker's DNSNames: the name, the aliases, the short ID, the hostname; no duplicates."""
-    names = [c.name, *(ep.get("Aliases") or []), c.id[:12]]
-    hostname = c.config.get("Hostname") or ""
-    if hostname:
-        names.append(hostname)
-    return list(dict.fromkeys(names))
 
 
 def wanted_bindings(c: Container) -> list[PortBinding]:

@@ -21,12 +21,13 @@ from daemon.networks.endpoint_config import (
     endpoint_from_request,
     parse_extra_hosts,
 )
-from daemon.networks.endpoints import Plumbing, Settings, on_bridges
+from daemon.networks.endpoints import Plumbing, on_bridges
 from daemon.networks.firewall import Firewall
 from daemon.networks.ipam import SubnetChooser
 from daemon.networks.netlink import NetLink
 from daemon.networks.pools import NetworkPools
 from daemon.networks.ports import parse_exposed_ports, parse_port_bindings
+from daemon.networks.settings import Settings
 from daemon.networks.store import Network, NetworkStore
 
 log = logging.getLogger(__name__)
@@ -329,4 +330,4 @@ class NetworkService:
         self.plumbing.write_etc_files(c)
 
     def renamed(self, c: Container) -> None:
-        self.plumbing.renamed(c)
+        self.plumbing.names.renamed(c)

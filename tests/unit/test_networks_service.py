@@ -13,10 +13,10 @@ import pytest
 from daemon.containers.service import ContainerService
 from daemon.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotImplementedYet, SystemError_
 from daemon.events.bus import EventBus
-from daemon.networks.endpoints import Settings
 from daemon.networks.firewall import NetworkRules, PortRule
 from daemon.networks.ipam import SubnetChooser
 from daemon.networks.service import NetworkService
+from daemon.networks.settings import Settings
 from tests.fakes.netlink import FakeNetLink
 from tests.fakes.runtime import FakeRuntime
 from tests.unit.test_container_lifecycle import FakeImages
@@ -160,10 +160,10 @@ async def test_a_container_gets_an_address_on_start_and_gives_it_back_at_exit(ho
     [veth] = host.veths().values()
     assert (veth.ifname, veth.addresses, veth.gateway) == ("eth0", ("10.50.9.2/24",), "10.50.9.1")
     net_id = ep["NetworkID"]
-    assert host.networks.plumbing.names.lookup([net_id], "web", 1) == ["10.50.9.2"]
+    assert host.networks.plumbing.names.table.lookup([net_id], "web", 1) == ["10.50.9.2"]
     assert (host.root / "containers" / info["Id"] / "hosts").read_text().endswith("10.50.9.2\tbox\n")
     await host.exit("web")
-    assert host.veths() == {} and host.networks.plumbing.names.lookup([net_id], "web", 1) is None
+    assert host.veths() == {} and host.networks.plumbing.names.table.lookup([net_id], "web", 1) is None
     stopped = (await host.containers.inspect("web"))["NetworkSettings"]["Networks"]["app"]
     assert stopped["IPAddress"] == "" and stopped["NetworkID"] == net_id
     again = await host.run("other", "app")
@@ -207,15 +207,18 @@ async def test_published_ports_are_rules_while_the_container_runs(host: Host) ->
 
 
 async def test_a_restarted_daemon_keeps_what_running_containers_hold(host: Host) -> None:
-    await host.run("web", hc={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}})
+    await host.networks.create_network({"Name": "app", "IPAM": {"Config": [{"Subnet": "10.50.9.0/24"}]}})
+    published = {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}}
+    info = await host.run("web", "app", hc=published)
+    net_id = info["NetworkSettings"]["Networks"]["app"]["NetworkID"]
     rules = list(host.firewall.ports)
     await host.networks.close()
     after = await host.restarted()
     assert after.firewall.ports == rules, "published ports are rules again"
-    info = await after.run("second")
-    assert info["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == "10.50.0.3", "web keeps .2"
-    web = after.containers.get("web")
-    assert after.networks.plumbing.names is not None and web.running
+    assert after.networks.plumbing.names.table.lookup([net_id], "web", 1) == ["10.50.9.2"]
+    second = await after.run("second", "app")
+    assert second["NetworkSettings"]["Networks"]["app"]["IPAddress"] == "10.50.9.3", "web keeps .2"
+    assert after.containers.get("web").running
 
 
 async def test_connect_and_disconnect_a_running_container(host: Host) -> None:
@@ -250,7 +253,7 @@ async def test_rename_moves_the_dns_name(host: Host) -> None:
     info = await host.run("web", "app")
     net_id = info["NetworkSettings"]["Networks"]["app"]["NetworkID"]
     await host.containers.rename("web", "api")
-    names = host.networks.plumbing.names
+    names = host.networks.plumbing.names.table
     assert names.lookup([net_id], "api", 1) == ["10.50.1.2"] and names.lookup([net_id], "web", 1) is None
     record = json.loads((host.root / "containers" / info["Id"] / "config.v2.json").read_text())
     assert "api" in record["NetworkSettings"]["Networks"]["app"]["DNSNames"]
