@@ -439,3 +439,41 @@ def test_other_names_go_to_the_daemons_resolver(loopback_resolver: str) -> None:
         assert "10.9.9.9" in out, out
         missing = run(d, "--network", "fwd", "busybox", "nslookup", "nowhere.test")
         assert missing.returncode != 0 and "10.9.9.9" not in missing.stdout.decode()
+
+
+def test_names_follow_rename_and_stop_and_links_write_hosts(
+    daemon: RunningDaemon, networks: Callable[..., tuple[str, str]], names: list[str]
+) -> None:
+    net, _ = networks()
+    old, new = f"ro-{uuid.uuid4().hex[:6]}", f"rn-{uuid.uuid4().hex[:6]}"
+    names.extend([old, new])
+    ok(daemon.docker("run", "-d", "--name", old, "--network", net, "busybox", "sleep", "120"))
+    ip = ip_of(daemon, old, net)
+    assert ip in ok(run(daemon, "--network", net, "busybox", "nslookup", old))
+    ok(daemon.docker("rename", old, new))
+    assert ip in ok(run(daemon, "--network", net, "busybox", "nslookup", new))
+    assert ip not in run(daemon, "--network", net, "busybox", "nslookup", old).stdout.decode()
+    # a legacy link on the default bridge is a line in /etc/hosts
+    linked = f"lk-{uuid.uuid4().hex[:6]}"
+    names.append(linked)
+    ok(daemon.docker("run", "-d", "--name", linked, "busybox", "sleep", "120"))
+    hosts = ok(run(daemon, "--link", f"{linked}:db", "busybox", "cat", "/etc/hosts"))
+    assert f"{ip_of(daemon, linked, 'bridge')}\tdb {linked}" in hosts
+    ok(daemon.docker("stop", "-t", "0", new))
+    assert ip not in run(daemon, "--network", net, "busybox", "nslookup", new).stdout.decode()
+
+
+def test_an_ipv6_network_gives_both_families(
+    daemon: RunningDaemon, networks: Callable[..., tuple[str, str]], names: list[str]
+) -> None:
+    assert daemon.net is not None
+    v6 = f"fd00:{100 + daemon.net.n}:{next(_subnets)}::/64"
+    net, _ = networks("--ipv6", "--subnet", v6)
+    peer = f"v6-{uuid.uuid4().hex[:6]}"
+    names.append(peer)
+    ok(daemon.docker("run", "-d", "--name", peer, "--network", net, "busybox", "sleep", "60"))
+    ep = json.loads(ok(daemon.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", peer)))[net]
+    prefix = v6.split("::")[0]
+    assert ep["GlobalIPv6Address"].startswith(prefix) and ep["IPv6Gateway"] == f"{prefix}::1"
+    out = ok(run(daemon, "--network", net, "busybox", "ping", "-6", "-c1", "-W2", ep["GlobalIPv6Address"]))
+    assert "1 packets received" in out
