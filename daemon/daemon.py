@@ -85,7 +85,7 @@ class Daemon:
 
     async def serve(self, stop: asyncio.Event) -> None:
         await self.networks.load()  # bridges first: containers restored below may be on them
-        if self.config.ip_forward and self.config.iptables:  # dockerd's order: forwarding, then policy DROP
+        if self.config.ip_forward and self.networks.settings.iptables:  # forwarding on, behind policy DROP
             await asyncio.to_thread(self.firewall.ensure_forwarding)
         await self.containers.restore()
         await self.networks.restore()

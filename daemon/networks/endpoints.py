@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from daemon.containers.store import Container
-from daemon.errors import DaemonError, InvalidParameter, SystemError_
+from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet, SystemError_
 from daemon.networks import etcfiles
 from daemon.networks.endpoint_config import clear_runtime_fields
 from daemon.networks.firewall import Firewall, NetworkRules, PortRule
@@ -222,6 +222,8 @@ class Plumbing:
         if not bindings or primary is None:
             settings["Ports"] = ports_view(exposed, [])
             return
+        if not self.settings.iptables:  # nothing would forward them: refused, never ignored
+            raise NotImplementedYet("published ports need the firewall: this daemon runs without iptables")
         n, ep = primary
         default_ip = n.options.get(HOST_BINDING, "")
         in_effect: list[PortBinding] = []
@@ -282,7 +284,10 @@ class Plumbing:
                 await self._restore_one(c)
             except Exception:
                 log.exception("restoring the networks of container %s failed", c.id[:12])
-        await self.apply_firewall()
+        try:
+            await self.apply_firewall()
+        except OSError:  # the daemon serves on; the next change of networks or ports tries again
+            log.exception("the firewall could not be restored")
 
     async def _restore_one(self, c: Container) -> None:
         att = Attachment(c.pid)

@@ -45,6 +45,10 @@ class PortRule:
 
 
 class Firewall(Protocol):
+    def available(self) -> bool:
+        """Whether the host has the tools (a daemon without them runs with its firewall off)."""
+        ...
+
     def warnings(self) -> list[str]:
         """What `docker info` should warn about."""
 
@@ -159,6 +163,9 @@ class IptablesFirewall:
             why = " ".join(message[:2]) or f"exit status {done.returncode}"
             raise OSError(f"{' '.join(argv[:2])}: {why}")
         return done.returncode == 0
+
+    def available(self) -> bool:
+        return shutil.which("iptables-restore") is not None
 
     def warnings(self) -> list[str]:
         found: list[str] = []

@@ -65,6 +65,7 @@ class NetworkService:
         self._containers: ContainerDirectory | None = None
         self.plumbing = Plumbing(self.store, self.pools, netlink, firewall, settings, self._lookup)
         self._lock = asyncio.Lock()  # one network create or remove at a time: subnets are chosen in it
+        self._no_firewall = False  # asked for, but the host has no iptables
 
     def set_containers(self, containers: ContainerDirectory) -> None:
         self._containers = containers
@@ -86,6 +87,10 @@ class NetworkService:
 
     async def load(self) -> None:
         """Records, predefined networks and bridges; before the containers are restored."""
+        if self.settings.iptables and not self.firewall.available():
+            log.warning("no iptables on this host: no masquerading, isolation or published ports")
+            self.settings.iptables = False
+            self._no_firewall = True
         self.store.load()
         routes = await asyncio.to_thread(self.netlink.host_routes)
         for record in default_networks(
@@ -104,8 +109,6 @@ class NetworkService:
 
     async def restore(self) -> None:
         """After the containers: take back what the running ones hold, then the firewall."""
-        if self.settings.iptables:
-            await asyncio.to_thread(self.firewall.warnings)
         await self.plumbing.restore(self.containers.all())
 
     async def close(self) -> None:
@@ -118,6 +121,9 @@ class NetworkService:
         )
 
     def warnings(self) -> list[str]:
+        """What `docker info` warns about."""
+        if self._no_firewall:
+            return ["WARNING: No iptables binary found: published ports and network isolation are off"]
         return self.firewall.warnings() if self.settings.iptables else []
 
     # --- the /networks API ----------------------------------------------------------------------

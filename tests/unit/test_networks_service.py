@@ -29,6 +29,10 @@ class RecordingFirewall:
     networks: list[NetworkRules] = field(default_factory=list)
     ports: list[PortRule] = field(default_factory=list)
     applied: int = 0
+    present: bool = True  # False: a host without iptables
+
+    def available(self) -> bool:
+        return self.present
 
     def warnings(self) -> list[str]:
         return []
@@ -257,3 +261,20 @@ async def test_rename_moves_the_dns_name(host: Host) -> None:
     assert names.lookup([net_id], "api", 1) == ["10.50.1.2"] and names.lookup([net_id], "web", 1) is None
     record = json.loads((host.root / "containers" / info["Id"] / "config.v2.json").read_text())
     assert "api" in record["NetworkSettings"]["Networks"]["app"]["DNSNames"]
+
+
+async def test_a_host_without_iptables_runs_without_a_firewall_and_says_so(tmp_path: Path) -> None:
+    h = await Host(tmp_path, firewall=RecordingFirewall(present=False)).up()
+    try:
+        assert any("No iptables" in w for w in h.networks.warnings())
+        await h.networks.create_network({"Name": "app"})
+        info = await h.run("web", "app")
+        assert info["NetworkSettings"]["Networks"]["app"]["IPAddress"] == "10.50.1.2"
+        with pytest.raises(NotImplementedYet, match="published ports need the firewall"):
+            await h.run("pub", hc={"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}})
+        assert h.firewall.applied == 0
+    finally:
+        await h.networks.close()
+        for c in h.containers.all():
+            if c.monitor is not None and not c.monitor.done():
+                c.monitor.cancel()
