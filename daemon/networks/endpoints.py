@@ -80,7 +80,6 @@ class Plumbing:
         self.ports = PortAllocator()
         self._attached: dict[str, Attachment] = {}
         self._firewall_lock = asyncio.Lock()
-        self._removals: set[asyncio.Task[None]] = set()  # veths of exited containers, going away
 
     def attached(self, container_id: str) -> Attachment | None:
         return self._attached.get(container_id)
@@ -101,16 +100,18 @@ class Plumbing:
             att.dns = await self.names.serve(c, att.pid)
             self.write_etc_files(c)
         except BaseException:
-            await self.detach(c, now=True)  # a failed start leaves nothing behind once it has answered
+            await self.detach(c, remove_veths=True)  # a failed start leaves nothing once it has answered
             raise
 
-    async def detach(self, c: Container, now: bool = False) -> None:
-        """Undo attach (also for a container the daemon restored, or only half attached); `now`: the
-        veths are gone when this returns, else they go in the background (see _leave)."""
+    async def detach(self, c: Container, remove_veths: bool = False) -> None:
+        """Undo attach (also for a container the daemon restored, or only half attached). The veths go
+        with the container's network namespace when its last process ends, without a word from us (a
+        veth's deletion costs the kernel some 20 ms, a `docker run --rm` need not wait for it);
+        `remove_veths` when the namespace lives on: a failed start, a `container:` container in it."""
         att = self._attached.pop(c.id, None)
         settings = c.data["NetworkSettings"]
         for name, ep in settings["Networks"].items():
-            await self._leave(c, name, ep, now=now)
+            await self._leave(c, name, ep, remove_veth=remove_veths)
         self.ports.release(c.id)
         if att is not None and att.ports:
             await self.apply_firewall()
@@ -129,14 +130,14 @@ class Plumbing:
             if not att.dns:
                 att.dns = await self.names.serve(c, att.pid)
         except BaseException:
-            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], now=True)
+            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], remove_veth=True)
             raise
         self.write_etc_files(c)
 
     async def disconnect(self, c: Container, name: str) -> None:
         ep = c.data["NetworkSettings"]["Networks"].get(name)
         if ep is not None:
-            await self._leave(c, name, ep, now=True)
+            await self._leave(c, name, ep, remove_veth=True)
         if c.id in self._attached:
             self.write_etc_files(c)
 
@@ -183,10 +184,8 @@ class Plumbing:
         if n.is_default_bridge:
             _fill_top_level(c.data["NetworkSettings"], ep)
 
-    async def _leave(self, c: Container, name: str, ep: dict[str, Any], now: bool) -> None:
-        """Release an endpoint; its veth goes `now` (a container that runs on, a failed start), or in the
-        background: after an exit the namespace is going and the veth with it, unless something else (a
-        `container:` container) holds the namespace; either way off the path of `docker run --rm`."""
+    async def _leave(self, c: Container, name: str, ep: dict[str, Any], remove_veth: bool) -> None:
+        """Release an endpoint: its address, names and, when asked, its veth (see detach)."""
         network_id = ep.get("NetworkID") or ""
         if ep.get("EndpointID"):
             self.names.remove(network_id, ep["EndpointID"])
@@ -196,21 +195,13 @@ class Plumbing:
         veth = att.veths.pop(network_id, None) if att else None
         if att is not None and att.gateway == network_id:
             att.gateway = ""  # moby picks a new gateway endpoint; the default route left with the veth
-        if network_id and ep.get("EndpointID"):
-            removal = self._remove_veth(veth or veth_name(c.id, network_id, ep["EndpointID"]))
-            if now:
-                await removal
-            else:
-                task = asyncio.ensure_future(removal)
-                self._removals.add(task)
-                task.add_done_callback(self._removals.discard)
+        if remove_veth and network_id and ep.get("EndpointID"):
+            name = veth or veth_name(c.id, network_id, ep["EndpointID"])
+            try:
+                await asyncio.to_thread(self.netlink.remove_endpoint, name)
+            except OSError as e:
+                log.warning("removing veth %s: %s", name, e)
         clear_runtime_fields(ep)
-
-    async def _remove_veth(self, name: str) -> None:
-        try:
-            await asyncio.to_thread(self.netlink.remove_endpoint, name)
-        except OSError as e:
-            log.warning("removing veth %s: %s", name, e)
 
     # --- published ports ------------------------------------------------------------------------
 
@@ -329,8 +320,6 @@ class Plumbing:
 
     async def close(self) -> None:
         await self.names.close()
-        if self._removals:
-            await asyncio.wait(self._removals, timeout=5)
 
 
 def wanted_bindings(c: Container) -> list[PortBinding]:

@@ -326,11 +326,18 @@ class NetworkService:
             for name, ep in c.data["NetworkSettings"]["Networks"].items()
             if ep.get("EndpointID")
         ]
-        await self.plumbing.detach(c)
+        await self.plumbing.detach(c, remove_veths=self._shares_namespace(c))
         for name, network_id in joined:
             self.events.publish(
                 "network", "disconnect", network_id, {"container": c.id, "name": name, "type": "bridge"}
             )
+
+    def _shares_namespace(self, c: Container) -> bool:
+        """Whether a running `--network container:<c>` container keeps c's namespace (and veths) alive."""
+        modes = {f"container:{c.id}", f"container:{c.name}", f"container:{c.id[:12]}"}
+        return any(
+            other.running and other.host_config.get("NetworkMode") in modes for other in self.containers.all()
+        )
 
     def write_etc_files(self, c: Container) -> None:
         self.plumbing.write_etc_files(c)

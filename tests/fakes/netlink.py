@@ -72,6 +72,12 @@ class FakeNetLink:
                 raise OSError(errno.ENETUNREACH, f"adding default route via {ep.gateway}: {why}")
             self.endpoints[ep.host_ifname] = (netns_pid, ep)
 
+    def namespace_gone(self, netns_pid: int) -> None:
+        """What the kernel does when a namespace's last process ends: its veths go, host sides too."""
+        with self._lock:
+            for name in [n for n, (pid, _ep) in self.endpoints.items() if pid == netns_pid]:
+                del self.endpoints[name]
+
     def remove_endpoint(self, host_ifname: str) -> None:
         with self._lock:
             self.endpoints.pop(host_ifname, None)

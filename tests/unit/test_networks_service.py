@@ -83,12 +83,13 @@ class Host:
         return await self.containers.inspect(name)
 
     async def exit(self, name: str) -> None:
+        """The container's process ends; the kernel drops its namespace's veths by itself."""
         c = self.containers.get(name)
+        pid = c.pid
         _, fut = self.containers.wait_future(c.id, "not-running")
         self.runtime.finish(c.id, 0)
         await asyncio.wait_for(fut, 5)
-        await asyncio.sleep(0)  # the veth's removal runs in the background
-        await self.networks.close()
+        self.netlink.namespace_gone(pid)
 
     def veths(self) -> dict[str, Any]:
         return {ep.host_ifname: ep for _pid, ep in self.netlink.endpoints.values()}
@@ -278,3 +279,15 @@ async def test_a_host_without_iptables_runs_without_a_firewall_and_says_so(tmp_p
         for c in h.containers.all():
             if c.monitor is not None and not c.monitor.done():
                 c.monitor.cancel()
+
+
+async def test_a_namespace_kept_by_a_container_mode_sharer_loses_the_owners_veth(host: Host) -> None:
+    owner = await host.run("owner")
+    joiner = await host.run("joiner", f"container:{owner['Id']}")
+    assert joiner["NetworkSettings"]["Networks"] == {}
+    assert host.runtime.containers[joiner["Id"]].spec.netns_path == f"/proc/{owner['State']['Pid']}/ns/net"
+    c = host.containers.get("owner")
+    _, fut = host.containers.wait_future(c.id, "not-running")
+    host.runtime.finish(c.id, 0)
+    await asyncio.wait_for(fut, 5)  # no namespace_gone: the joiner keeps the namespace alive
+    assert host.veths() == {}, "the daemon removed the veth itself"
