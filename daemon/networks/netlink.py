@@ -21,15 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pyroute2 import IPBatch, IPRoute
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
+from daemon.networks import rtnl
 from daemon.runtime.linux import CLONE_NEWNET, setns
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MAIN_TABLE = 254
-_BRIDGE_MODE_HAIRPIN = 1  # IFLA_BRPORT_MODE
 _NETLINK_ROUTE = 0
 _LOOPBACK_INDEX = 1  # lo is ifindex 1 in every network namespace
 _NLMSG_ERROR = 2
@@ -153,12 +153,12 @@ def _netlink_socket() -> socket.socket:
     return sock
 
 
-def _send(sock: socket.socket, batch: IPBatch, count: int) -> list[int]:
-    """Send the batch's `count` requests at once; the errno of each (0: done), from its acknowledgement.
-    The kernel handles each request on its own: one refused does not stop the next."""
-    sock.send(batch.batch)
+def _send(sock: socket.socket, requests: list[bytes]) -> list[int]:
+    """Send the requests at once; the errno of each (0: done), from its acknowledgement. The kernel
+    handles each request on its own: one refused does not stop the next."""
+    sock.send(b"".join(requests))
     codes: list[int] = []
-    while len(codes) < count:
+    while len(codes) < len(requests):
         data = sock.recv(65536)
         offset = 0
         while offset + _NLMSG_HEADER.size <= len(data):
@@ -232,24 +232,19 @@ class KernelNetLink:
         return routes
 
     def add_endpoint(self, netns_pid: int, ep: Endpoint) -> None:
-        # Two round trips, one per namespace, each a batch of requests pyroute2 builds: a container's
-        # start waits for this, and pyroute2's request-at-a-time API costs about 1 ms a request.
+        # two round trips, one per namespace, each a batch of requests (a container's start waits here)
         try:
             bridge = socket.if_nametoindex(ep.bridge)
         except OSError:
             raise OSError(errno.ENODEV, f"bridge {ep.bridge} not found") from None
         netns = os.open(f"/proc/{netns_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            host = IPBatch()
-            # the peer is born in the container's namespace under its final name: no rename, no move
-            peer = {"ifname": ep.ifname, "address": ep.mac, "mtu": ep.mtu, "net_ns_fd": netns}
-            host.link(
-                "add", ifname=ep.host_ifname, kind="veth", mtu=ep.mtu, master=bridge, state="up", peer=peer
-            )
-            # hairpin: a container reaching its own published port goes out and back the same port
-            host.link("set", ifname=ep.host_ifname, kind="bridge_slave", mode=_BRIDGE_MODE_HAIRPIN)
+            requests = [
+                rtnl.veth_into(ep.host_ifname, bridge, ep.mtu, ep.ifname, ep.mac, netns),
+                rtnl.hairpin(ep.host_ifname),
+            ]
             with _netlink_socket() as sock:
-                codes = _send(sock, host, 2)
+                codes = _send(sock, requests)
         finally:
             os.close(netns)
         try:
@@ -272,32 +267,18 @@ class KernelNetLink:
             except OSError:
                 sock.close()
                 raise OSError(errno.ENODEV, f"{ep.ifname} is missing in process {netns_pid}") from None
-        inside, what = IPBatch(), []
+        requests, what = [], []
         for cidr in ep.addresses:
-            iface = ipaddress.ip_interface(cidr)
-            kw: dict[str, Any] = {
-                "index": index,
-                "address": str(iface.ip),
-                "prefixlen": iface.network.prefixlen,
-            }
-            if iface.version == 4:
-                kw["broadcast"] = str(iface.network.broadcast_address)
-            else:
-                kw["flags"] = IFA_F_NODAD  # like Docker: usable at once, no second of duplicate detection
-            inside.addr("add", **kw)
+            requests.append(rtnl.address(index, cidr))
             what.append(f"adding address {cidr} to {ep.ifname}")
-        inside.link("set", index=index, state="up")
-        inside.link(
-            "set", index=_LOOPBACK_INDEX, state="up"
-        )  # the same in one batch; up already in a container
+        requests += [rtnl.link_up(index), rtnl.link_up(_LOOPBACK_INDEX)]  # lo: up already in a container
         what += [f"bringing up {ep.ifname} in process {netns_pid}", f"bringing up lo in process {netns_pid}"]
-        for gateway, family in ((ep.gateway, socket.AF_INET), (ep.gateway6, socket.AF_INET6)):
+        for gateway in (ep.gateway, ep.gateway6):
             if gateway:
-                inside.route("add", dst="0.0.0.0/0" if family == socket.AF_INET else "::/0", gateway=gateway,
-                             oif=index, family=family)  # fmt: skip
+                requests.append(rtnl.default_route(gateway, index))
                 what.append(f"adding default route via {gateway}")
         with sock:
-            _refused(_send(sock, inside, len(what)), what)
+            _refused(_send(sock, requests), what)
 
     def remove_endpoint(self, host_ifname: str) -> None:
         with IPRoute() as ipr, _errors(f"deleting {host_ifname}"), _ignoring(errno.ENODEV):
