@@ -62,15 +62,6 @@ def ip_of(d: RunningDaemon, container: str, network: str) -> str:
     return ok(d.docker("inspect", "-f", fmt, container))
 
 
-def links() -> set[str]:
-    return {
-        link["ifname"]
-        for link in json.loads(
-            subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout
-        )
-    }
-
-
 def daemon_links(d: RunningDaemon) -> set[str]:
     """The bridges of d's networks and the links enslaved to them (other tests' daemons run alongside)."""
     ids = ok(d.docker("network", "ls", "-q", "--no-trunc", "--filter", "driver=bridge")).split()
@@ -266,7 +257,7 @@ def test_container_and_host_network_modes(daemon: RunningDaemon, names: list[str
     )
     assert shared.split()[3] == mine
     host_links = ok(run(daemon, "--network", "host", "busybox", "ls", "/sys/class/net")).split()
-    assert set(host_links) == links() & set(host_links) and len(host_links) > 1
+    assert daemon.net is not None and {"lo", daemon.net.bridge} <= set(host_links), "the host's own links"
     p = daemon.docker("run", "--rm", "--network", f"container:{owner}", "-p", "80", "busybox", "true")
     assert p.returncode != 0 and b"conflicting options" in p.stderr
 
