@@ -4,7 +4,6 @@ and output)."""
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from . import format as fmt
 from . import netopts, opts, template
 from .cmd_query import filters_param
-from .common import CLIError, path
+from .common import CLIError, path, print_inspected
 from .http import APIError, Client
 from .ports import natural_key
 
@@ -120,14 +119,7 @@ def cmd_network_inspect(client: Client, a: argparse.Namespace) -> int:
             results.append(client.get(path("/networks/{}", name), query))
         except APIError as e:
             errors.append(str(e))
-    if tmpl is None:
-        print(json.dumps(results, indent=4, ensure_ascii=False))
-    else:
-        for item in results:
-            print(tmpl.render(item))
-    for error in errors:
-        print(error, file=sys.stderr)
-    return 1 if errors else 0
+    return print_inspected(results, errors, tmpl)
 
 
 def cmd_network_rm(client: Client, a: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import format as fmt
 from . import opts, ports, template
-from .common import CLIError, path
+from .common import CLIError, path, print_inspected
 from .http import APIError, Client
 from .streams import copy_output
 
@@ -184,11 +184,4 @@ def cmd_inspect(client: Client, a: argparse.Namespace) -> int:
             results.append(_inspect_one(client, name, a.type, a.size))
         except (APIError, CLIError) as e:
             errors.append(str(e))
-    if tmpl is None:
-        print(json.dumps(results, indent=4, ensure_ascii=False))
-    else:
-        for item in results:
-            print(tmpl.render(item))
-    for error in errors:
-        print(error, file=sys.stderr)
-    return 1 if errors else 0
+    return print_inspected(results, errors, tmpl)
