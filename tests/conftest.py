@@ -293,9 +293,8 @@ def stop_daemon(d: RunningDaemon) -> None:
 def remove_daemon_network(net: NetSlot) -> None:
     """What a test daemon leaves of its networking on purpose (its bridges and chains live on after it,
     as dockerd's do): removed with the daemon, so the next test on this slot starts clean."""
-    from daemon.networks.firewall import IptablesFirewall
-
     from daemon.daemon import chain_prefix
+    from daemon.networks.firewall import IptablesFirewall
 
     with contextlib.suppress(Exception):
         IptablesFirewall(chain_prefix(net.bridge)).remove_all()
