@@ -108,11 +108,18 @@ def _rules(p: str, family: int, networks: list[NetworkRules], ports: list[PortRu
         cip, port = _host(pt.container_ip), f"{_proto(pt.proto)} --dport {pt.container_port}"
         nat.append(f"-A {post} -s {cip} -d {cip} {port} -j MASQUERADE")
 
+    # In passes over all networks, so that no network's "out" ACCEPT comes before another's DROP: every
+    # internal network's walls, replies and published ports, traffic within a bridge, then what enters a
+    # bridge from elsewhere (dropped: isolation both ways), and only then what leaves a bridge.
     filt: list[str] = []
     for n, _ in nets:
-        br = n.bridge
         if n.internal:
-            filt += [f"-A {fwd} -i {br} ! -o {br} -j DROP", f"-A {fwd} ! -i {br} -o {br} -j DROP"]
+            filt += [
+                f"-A {fwd} -i {n.bridge} ! -o {n.bridge} -j DROP",
+                f"-A {fwd} ! -i {n.bridge} -o {n.bridge} -j DROP",
+            ]
+    for n, _ in nets:
+        br = n.bridge
         filt.append(f"-A {fwd} -o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
         for pt in mine:
             if pt.bridge == br:
@@ -120,9 +127,8 @@ def _rules(p: str, family: int, networks: list[NetworkRules], ports: list[PortRu
                 cip, port = _host(pt.container_ip), f"{_proto(pt.proto)} --dport {pt.container_port}"
                 filt.append(f"-A {fwd} -d {cip} -o {br} {port} -m conntrack --ctstate DNAT -j ACCEPT")
         filt.append(f"-A {fwd} -i {br} -o {br} -j {'ACCEPT' if n.icc else 'DROP'}")
-        if not n.internal:
-            filt.append(f"-A {fwd} -i {br} ! -o {br} -j ACCEPT")
-        filt.append(f"-A {fwd} -o {br} -j DROP")
+    filt += [f"-A {fwd} -o {n.bridge} -j DROP" for n, _ in nets]
+    filt += [f"-A {fwd} -i {n.bridge} ! -o {n.bridge} -j ACCEPT" for n, _ in nets if not n.internal]
     return {"nat": nat, "filter": filt}
 
 

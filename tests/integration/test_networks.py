@@ -160,6 +160,12 @@ def test_names_resolve_over_tcp_and_udp_and_networks_are_isolated(
     assert ok(run(daemon, "--network", net_b, "busybox", "sh", "-c", probe)) == "unreachable"
     p = run(daemon, "--network", net_b, "busybox", "nslookup", srv)
     assert srv_ip not in p.stdout.decode(), "a name of another network must not resolve"
+    # and the other way: a network created earlier reaches no later one either
+    srv_b = f"sb-{uuid.uuid4().hex[:6]}"
+    names.append(srv_b)
+    ok(daemon.docker("run", "-d", "--name", srv_b, "--network", net_b, "busybox", "sh", "-c", HTTPD))
+    probe_b = probe.replace(srv_ip, ip_of(daemon, srv_b, net_b))
+    assert ok(run(daemon, "--network", net_a, "busybox", "sh", "-c", probe_b)) == "unreachable"
 
 
 def test_internal_network_has_no_way_out(

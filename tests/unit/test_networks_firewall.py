@@ -42,20 +42,22 @@ def test_rules_follow_the_network_options() -> None:
         "-A PKT-POSTROUTING -s 10.241.1.2/32 -d 10.241.1.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE",
         "-A PKT-POSTROUTING -s 10.241.1.3/32 -d 10.241.1.3/32 -p udp -m udp --dport 53 -j MASQUERADE",
     ]
+    # every network's DROP of what enters it comes before any network's ACCEPT of what leaves it:
+    # pkbr1 (created first) must not reach pkbr2 any more than pkbr2 reaches pkbr1
     assert r["filter"] == [
+        "-A PKT-FORWARD -i pkbr2 ! -o pkbr2 -j DROP",
+        "-A PKT-FORWARD ! -i pkbr2 -o pkbr2 -j DROP",
         "-A PKT-FORWARD -o pkbr1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         "-A PKT-FORWARD -d 10.241.1.2/32 -o pkbr1 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT"
         " -j ACCEPT",
         "-A PKT-FORWARD -d 10.241.1.3/32 -o pkbr1 -p udp -m udp --dport 53 -m conntrack --ctstate DNAT"
         " -j ACCEPT",
         "-A PKT-FORWARD -i pkbr1 -o pkbr1 -j ACCEPT",
-        "-A PKT-FORWARD -i pkbr1 ! -o pkbr1 -j ACCEPT",
-        "-A PKT-FORWARD -o pkbr1 -j DROP",
-        "-A PKT-FORWARD -i pkbr2 ! -o pkbr2 -j DROP",
-        "-A PKT-FORWARD ! -i pkbr2 -o pkbr2 -j DROP",
         "-A PKT-FORWARD -o pkbr2 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         "-A PKT-FORWARD -i pkbr2 -o pkbr2 -j DROP",
+        "-A PKT-FORWARD -o pkbr1 -j DROP",
         "-A PKT-FORWARD -o pkbr2 -j DROP",
+        "-A PKT-FORWARD -i pkbr1 ! -o pkbr1 -j ACCEPT",
     ]
 
 
