@@ -1,6 +1,7 @@
 """The daemon's settings: flags named like dockerd's, optionally from a JSON file like daemon.json."""
 
 import argparse
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -178,7 +179,30 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         value = getattr(args, attr, None)
         if value is not None:
             _set(cfg, attr, value)
+    _check_network(cfg)
     return cfg, args
+
+
+def _check_network(cfg: DaemonConfig) -> None:
+    """The networking settings' shapes, refused at start in words a user can act on."""
+    if cfg.bip:
+        try:
+            ipaddress.ip_interface(cfg.bip)
+        except ValueError:
+            raise SystemExit(
+                f"pydockerd: invalid --bip {cfg.bip!r}: an address with its prefix, e.g. 172.17.0.1/16"
+            ) from None
+    for server in cfg.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise SystemExit(f"pydockerd: invalid --dns {server!r}: an IP address") from None
+    if not re.fullmatch(r"[a-zA-Z0-9_.\-]{1,15}", cfg.bridge):
+        raise SystemExit(
+            f"pydockerd: invalid --bridge {cfg.bridge!r}: a network interface name of at most 15 characters"
+        )
+    if isinstance(cfg.mtu, bool) or not isinstance(cfg.mtu, int) or not 68 <= cfg.mtu <= 65535:
+        raise SystemExit(f"pydockerd: invalid --mtu {cfg.mtu!r}: from 68 to 65535")
 
 
 def _set(cfg: DaemonConfig, attr: str, value: object) -> None:

@@ -14,6 +14,7 @@ from daemon.api.server import ApiServer, default_max_connections, raise_open_fil
 from daemon.config import DaemonConfig
 from daemon.containers.execs import ExecService
 from daemon.containers.service import ContainerService
+from daemon.errors import InvalidParameter
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageService
 from daemon.networks.firewall import IptablesFirewall
@@ -69,7 +70,12 @@ class Daemon:
 
     def _network_service(self) -> NetworkService:
         cfg = self.config
-        pools = parse_address_pools(cfg.default_address_pools) if cfg.default_address_pools else DEFAULT_POOLS
+        try:
+            pools = (
+                parse_address_pools(cfg.default_address_pools) if cfg.default_address_pools else DEFAULT_POOLS
+            )
+        except InvalidParameter as e:
+            raise SystemExit(f"pydockerd: invalid --default-address-pool: {e}") from None
         settings = Settings(dns=cfg.dns, iptables=cfg.iptables, ip_masq=cfg.ip_masq, default_mtu=cfg.mtu)
         self.firewall = IptablesFirewall(chain_prefix(cfg.bridge))
         return NetworkService(

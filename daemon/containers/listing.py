@@ -104,7 +104,10 @@ def matches(c: Container, filters: dict[str, list[str]], image_ids: dict[str, st
             or c.data["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:"))
         ),
         "network": lambda v: v in networks or any(ep.get("NetworkID") == v for ep in networks.values()),
-        "publish": lambda v: _port_key(v) in (c.host_config.get("PortBindings") or {}),
+        "publish": lambda v: (
+            _port_key(v) in (c.host_config.get("PortBindings") or {})
+            or bool((c.data["NetworkSettings"].get("Ports") or {}).get(_port_key(v)))
+        ),  # -P's too
         "expose": lambda v: _port_key(v) in (c.config.get("ExposedPorts") or {}),
     }
     for key, values in filters.items():

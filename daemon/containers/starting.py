@@ -41,15 +41,16 @@ class Starter:
 
     async def start_locked(self, c: Container) -> None:
         check_start(c.status, c.id)
+        spec = await self._spec(c)  # `container:` errors (x not running, x gone) answered as they are
         try:
-            pid = await self.runtime.create(await self._spec(c))
+            pid = await self.runtime.create(spec)
         except Exception as e:
             c.fail_pending_attaches()
             if not isinstance(e, RuntimeFailure | OSError | DaemonError):
                 log.exception("creating the container process failed")
             await self._start_failed(c, str(e))
         try:
-            await self.networking.attach(c, pid)
+            await self.networking.attach(c, pid)  # all or nothing
         except Exception as e:
             if not isinstance(e, OSError | DaemonError):
                 log.exception("connecting the container to its networks failed")
@@ -57,14 +58,21 @@ class Starter:
             # an OSError's own words, without "[Errno N]"
             words = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             await self._start_failed(c, words, network=e)
-        await connect_pending(c, self.runtime)
         try:
+            await connect_pending(c, self.runtime)
             await self.runtime.start(c.id)
-        except RuntimeFailure as e:
-            info = await self.runtime.wait(c.id)
-            self.runtime.release(c.id)
-            await self.networking.detach(c)
-            await self._start_failed(c, str(e), info.exit_code)
+        except BaseException as e:
+            code = await self._abort_created(c, pid)
+            try:
+                await self.networking.detach(c)
+            except Exception:
+                log.exception("releasing the networks of container %s failed", c.id[:12])
+            if isinstance(e, RuntimeFailure):
+                await self._start_failed(c, str(e), code)
+            if isinstance(e, Exception):
+                log.exception("starting container %s failed", c.id[:12])
+                await self._start_failed(c, str(e))
+            raise
         c.state.running(pid, now_rfc3339())
         self.store.save_state(c)
         self.events.publish("container", "start", c.id, c.event_attrs())
@@ -76,16 +84,25 @@ class Starter:
         if mode.startswith("container:"):  # its network, and with it its hostname and /etc files
             other = self.store.get(mode.partition(":")[2])
             spec.netns_path = self.networking.netns_of(c)
-            spec.hostname = other.config.get("Hostname") or ""
-            for path, key in (("/etc/hosts", "HostsPath"), ("/etc/resolv.conf", "ResolvConfPath")):
+            spec.hostname, spec.domainname = (
+                other.config.get("Hostname") or "",
+                other.config.get("Domainname") or "",
+            )
+            for path, key in (
+                ("/etc/hostname", "HostnamePath"),
+                ("/etc/hosts", "HostsPath"),
+                ("/etc/resolv.conf", "ResolvConfPath"),
+            ):
                 spec.etc_files[path] = other.data[key]
         return spec
 
-    async def _abort_created(self, c: Container, pid: int) -> None:
-        """A created container that must not run: kill its first process before its execve."""
+    async def _abort_created(self, c: Container, pid: int) -> int:
+        """A created container that must not run: kill its first process (before or after its execve)
+        and wait for it; its exit code."""
         self.runtime.kill(c.id, pid, signals.SIGKILL)
-        await self.runtime.wait(c.id)
+        info = await self.runtime.wait(c.id)
         self.runtime.release(c.id)
+        return info.exit_code
 
     async def _start_failed(
         self, c: Container, message: str, code: int | None = None, network: Exception | None = None

@@ -203,12 +203,3 @@ def default_networks(
             {**current.record, "IPAM": {**current.record["IPAM"], "Config": config}, "Options": options}
         )
     return out
-
-
-def check_bip(bip: str) -> None:
-    try:
-        ipaddress.ip_interface(bip)
-    except ValueError:
-        raise SystemExit(
-            f"pydockerd: invalid --bip {bip!r}: give an address with its prefix, e.g. 172.17.0.1/16"
-        ) from None

@@ -9,12 +9,14 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from daemon.containers.networking import DESIRED_MAC
 from daemon.containers.store import Container
-from daemon.errors import DaemonError, InvalidParameter, NotImplementedYet, SystemError_
+from daemon.errors import DaemonError, NotImplementedYet, SystemError_
 from daemon.networks import etcfiles
 from daemon.networks.endpoint_config import clear_runtime_fields
 from daemon.networks.firewall import Firewall, NetworkRules, PortRule
@@ -58,6 +60,8 @@ class Attachment:
 
     pid: int
     veths: dict[str, str] = field(default_factory=dict)  # network id -> host side of the veth
+    ifnames: dict[str, str] = field(default_factory=dict)  # network id -> its name inside ("eth0", ...)
+    joining: set[str] = field(default_factory=set)  # networks it has or is getting an endpoint on
     gateway: str = ""  # the network whose gateway is the default route (the first not internal)
     ports: list[PortRule] = field(default_factory=list)
     dns: bool = False
@@ -79,6 +83,7 @@ class Plumbing:
         self.names = ContainerNames(store, netlink, settings, lookup)
         self.ports = PortAllocator()
         self._attached: dict[str, Attachment] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._firewall_lock = asyncio.Lock()
 
     def attached(self, container_id: str) -> Attachment | None:
@@ -86,65 +91,89 @@ class Plumbing:
 
     # --- start and exit -------------------------------------------------------------------------
 
+    def _lock(self, container_id: str) -> asyncio.Lock:
+        """One change at a time to a container's plumbing: a start, an exit, a connect, a disconnect (an
+        exit is seen without the container's lock). Dropped with the last holder or waiter."""
+        lock = self._locks.get(container_id)
+        if lock is None:
+            lock = self._locks[container_id] = asyncio.Lock()
+        return lock
+
     async def attach(self, c: Container, pid: int) -> None:
         """Plumb a created container (its first process waits before execve) into its networks."""
         if not on_bridges(c):
             self.write_etc_files(c)
             return
-        att = Attachment(pid)
-        self._attached[c.id] = att
-        try:
-            for index, name in enumerate(list(c.data["NetworkSettings"]["Networks"])):
-                await self._join(c, att, name, f"eth{index}")
-            await self._publish(c, att)
-            att.dns = await self.names.serve(c, att.pid)
-            self.write_etc_files(c)
-        except BaseException:
-            await self.detach(c, remove_veths=True)  # a failed start leaves nothing once it has answered
-            raise
+        async with self._lock(c.id):
+            att = Attachment(pid)
+            self._attached[c.id] = att
+            try:
+                for name in list(c.data["NetworkSettings"]["Networks"]):
+                    await self._join(c, att, name)
+                await self._publish(c, att)
+                att.dns = await self.names.serve(c, att.pid)
+                self.write_etc_files(c)
+            except BaseException:
+                await self._detach(c, remove_veths=True)  # a failed start leaves nothing once answered
+                raise
 
     async def detach(self, c: Container, remove_veths: bool = False) -> None:
         """Undo attach (also for a container the daemon restored, or only half attached). The veths go
         with the container's network namespace when its last process ends, without a word from us (a
         veth's deletion costs the kernel some 20 ms, a `docker run --rm` need not wait for it);
         `remove_veths` when the namespace lives on: a failed start, a `container:` container in it."""
+        async with self._lock(c.id):
+            await self._detach(c, remove_veths)
+
+    async def _detach(self, c: Container, remove_veths: bool) -> None:
         att = self._attached.pop(c.id, None)
         settings = c.data["NetworkSettings"]
-        for name, ep in settings["Networks"].items():
-            await self._leave(c, name, ep, remove_veth=remove_veths)
+        _clear_top_level(settings)
+        for name, ep in list(settings["Networks"].items()):
+            await self._leave(c, name, ep, att, remove_veth=remove_veths)
         self.ports.release(c.id)
-        if att is not None and att.ports:
-            await self.apply_firewall()
         if att is not None and att.dns:
             await self.names.stop(c.id)
-        _clear_top_level(settings)
+        if att is not None and att.ports:
+            try:
+                await self.apply_firewall()
+            except OSError:  # the next change of networks or ports writes them all again
+                log.exception("removing the port rules of container %s failed", c.id[:12])
 
     async def connect(self, c: Container, name: str) -> None:
         """A running container joins one more network (its endpoint is already in the record)."""
-        att = self._attached.get(c.id)
-        if att is None:  # `none`, `host`, `container:`: moby refuses these earlier
-            raise InvalidParameter("container cannot be connected to a network in its network mode")
-        index = len(att.veths)
-        try:
-            await self._join(c, att, name, f"eth{index}")
-            if not att.dns:
-                att.dns = await self.names.serve(c, att.pid)
-        except BaseException:
-            await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], remove_veth=True)
-            raise
-        self.write_etc_files(c)
-
-    async def disconnect(self, c: Container, name: str) -> None:
-        ep = c.data["NetworkSettings"]["Networks"].get(name)
-        if ep is not None:
-            await self._leave(c, name, ep, remove_veth=True)
-        if c.id in self._attached:
+        async with self._lock(c.id):
+            att = self._attached.get(c.id)
+            if att is None:  # it exited meanwhile (`none`, `host`, `container:` are refused earlier)
+                return  # the endpoint is in its record: the next start plumbs it
+            try:
+                await self._join(c, att, name)
+                if not att.dns:
+                    att.dns = await self.names.serve(c, att.pid)
+            except BaseException:
+                await self._leave(c, name, c.data["NetworkSettings"]["Networks"][name], att, remove_veth=True)
+                raise
             self.write_etc_files(c)
 
-    async def _join(self, c: Container, att: Attachment, name: str, ifname: str) -> None:
+    async def disconnect(self, c: Container, name: str) -> None:
+        async with self._lock(c.id):
+            att = self._attached.get(c.id)
+            ep = c.data["NetworkSettings"]["Networks"].get(name)
+            if ep is not None and att is not None:
+                await self._leave(c, name, ep, att, remove_veth=True)
+                self.write_etc_files(c)
+
+    def holds(self, network_id: str) -> bool:
+        """Whether a container being started or running has (or is getting) an endpoint on the network."""
+        return any(network_id in att.joining for att in self._attached.values())
+
+    async def _join(self, c: Container, att: Attachment, name: str) -> None:
         ep = c.data["NetworkSettings"]["Networks"][name]
         n = self.store.get(ep.get("NetworkID") or name)
         ep["NetworkID"] = n.id
+        att.joining.add(n.id)  # before the first await: the network is not removed under us
+        taken = set(att.ifnames.values())
+        ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
         wanted = ep.get("IPAMConfig") or {}
         ip4 = self.pools.allocate(n.id, 4, wanted.get("IPv4Address") or "")
         ep["IPAddress"] = str(ip4) if ip4 else ""
@@ -161,7 +190,7 @@ class Plumbing:
         if ip6 and cfg6:
             addresses.append(f"{ip6}/{cfg6.subnet.prefixlen}")
             ep["GlobalIPv6PrefixLen"], ep["IPv6Gateway"] = cfg6.subnet.prefixlen, str(cfg6.gateway)
-        mac = ep.get("DesiredMacAddress") or (mac_for(ip4) if ip4 and ip4.version == 4 else random_mac())
+        mac = ep.get(DESIRED_MAC) or (mac_for(ip4) if ip4 and ip4.version == 4 else random_mac())
         ep["MacAddress"] = mac
         ep["EndpointID"] = secrets.token_hex(32)
         link = Endpoint(
@@ -175,7 +204,7 @@ class Plumbing:
             mtu=n.mtu or self.settings.default_mtu,
         )
         await asyncio.to_thread(self.netlink.add_endpoint, att.pid, link)
-        att.veths[n.id] = link.host_ifname
+        att.veths[n.id], att.ifnames[n.id] = link.host_ifname, ifname
         if gateway_here:
             att.gateway = n.id
         if n.user_defined:
@@ -184,24 +213,31 @@ class Plumbing:
         if n.is_default_bridge:
             _fill_top_level(c.data["NetworkSettings"], ep)
 
-    async def _leave(self, c: Container, name: str, ep: dict[str, Any], remove_veth: bool) -> None:
-        """Release an endpoint: its address, names and, when asked, its veth (see detach)."""
-        network_id = ep.get("NetworkID") or ""
-        if ep.get("EndpointID"):
-            self.names.remove(network_id, ep["EndpointID"])
-        self.pools.release(network_id, ep.get("IPAddress") or "")
-        self.pools.release(network_id, ep.get("GlobalIPv6Address") or "")
-        att = self._attached.get(c.id)
-        veth = att.veths.pop(network_id, None) if att else None
-        if att is not None and att.gateway == network_id:
-            att.gateway = ""  # moby picks a new gateway endpoint; the default route left with the veth
-        if remove_veth and network_id and ep.get("EndpointID"):
-            name = veth or veth_name(c.id, network_id, ep["EndpointID"])
-            try:
-                await asyncio.to_thread(self.netlink.remove_endpoint, name)
-            except OSError as e:
-                log.warning("removing veth %s: %s", name, e)
+    async def _leave(
+        self, c: Container, name: str, ep: dict[str, Any], att: Attachment | None, remove_veth: bool
+    ) -> None:
+        """Release an endpoint: its address, names and, when asked, its veth (see detach). The record
+        forgets first, so nothing is ever released twice."""
+        network_id, endpoint_id = ep.get("NetworkID") or "", ep.get("EndpointID") or ""
+        addresses = [ep.get("IPAddress") or "", ep.get("GlobalIPv6Address") or ""]
         clear_runtime_fields(ep)
+        if endpoint_id:
+            self.names.remove(network_id, endpoint_id)
+        for address in addresses:
+            self.pools.release(network_id, address)
+        veth = None
+        if att is not None:
+            veth = att.veths.pop(network_id, None)
+            att.ifnames.pop(network_id, None)
+            att.joining.discard(network_id)
+            if att.gateway == network_id:
+                att.gateway = ""  # the default route went with the veth (moby would pick another gateway)
+        if remove_veth and network_id and endpoint_id:
+            veth = veth or veth_name(c.id, network_id, endpoint_id)
+            try:
+                await asyncio.to_thread(self.netlink.remove_endpoint, veth)
+            except OSError as e:
+                log.warning("removing veth %s: %s", veth, e)
 
     # --- published ports ------------------------------------------------------------------------
 
@@ -291,6 +327,9 @@ class Plumbing:
                 if ep.get(key):
                     self.pools.allocate(n.id, 4 if key == "IPAddress" else 6, ep[key])
             att.veths[n.id] = veth_name(c.id, n.id, ep["EndpointID"])
+            # the names inside are not in the record: in join order, as a start without disconnects has them
+            att.ifnames[n.id] = f"eth{len(att.ifnames)}"
+            att.joining.add(n.id)
             if not att.gateway and not n.internal:
                 att.gateway = n.id
             if ep.get("DNSNames") is not None:

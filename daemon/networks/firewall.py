@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Protocol
 _TABLES = ("nat", "filter")
 
 
+NO_IPTABLES = "WARNING: No iptables binary found: published ports and network isolation are off"
+
+
 @dataclass(frozen=True)
 class NetworkRules:
     bridge: str
@@ -176,7 +179,7 @@ class IptablesFirewall:
     def warnings(self) -> list[str]:
         found: list[str] = []
         if shutil.which("iptables") is None:
-            found.append("WARNING: No iptables binary found: published ports and network isolation are off")
+            found.append(NO_IPTABLES)
         for name in ("iptables", "ip6tables"):
             try:
                 with open(f"/proc/sys/net/bridge/bridge-nf-call-{name}", encoding="ascii") as f:

@@ -58,18 +58,20 @@ class ContainerNames:
         """Answer the container's queries in its namespace (whose first process is pid); whether it does."""
         if not self.wants_dns(c):
             return False
-        udp = await asyncio.to_thread(self.netlink.socket_in, pid, socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = await asyncio.to_thread(self.netlink.socket_in, pid, socket.AF_INET, socket.SOCK_STREAM)
+        made: list[socket.socket] = []
         try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                made.append(await asyncio.to_thread(self.netlink.socket_in, pid, socket.AF_INET, kind))
+            udp, tcp = made
             udp.bind(self.settings.dns_address)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind(self.settings.dns_address)
-        except OSError:
-            udp.close()
-            tcp.close()
+            cid = c.id
+            await self.server.serve(cid, lambda: self._joined(cid), self._upstreams(c), udp, tcp)
+        except BaseException:
+            for sock in made:  # the server closes them once it serves; until then they are ours
+                sock.close()
             raise
-        cid = c.id
-        await self.server.serve(cid, lambda: self._joined(cid), self._upstreams(c), udp, tcp)
         return True
 
     async def stop(self, container_id: str) -> None:

@@ -2,7 +2,7 @@
 
 pyroute2's request API normalises every argument through several layers (about 1.7 ms a request here);
 these few messages, encoded directly from its classes, cost a tenth of that, and a container's start
-waits for them. Each request asks for an acknowledgement (netlink.send_batch reads them)."""
+waits for them. Each request asks for an acknowledgement (netlink._send reads them)."""
 
 import ipaddress
 import socket

@@ -10,19 +10,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from daemon.containers.store import Container
-from daemon.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotImplementedYet
+from daemon.errors import (
+    Conflict,
+    DaemonError,
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    NotImplementedYet,
+    SystemError_,
+)
 from daemon.events.bus import EventBus
 from daemon.networks import views
 from daemon.networks.creation import default_networks, network_record
 from daemon.networks.endpoint_config import (
     check_container_mode,
     check_dns,
-    empty_endpoint,
     endpoint_from_request,
     parse_extra_hosts,
 )
 from daemon.networks.endpoints import Plumbing, on_bridges
-from daemon.networks.firewall import Firewall
+from daemon.networks.firewall import NO_IPTABLES, Firewall
 from daemon.networks.ipam import SubnetChooser
 from daemon.networks.netlink import NetLink
 from daemon.networks.pools import NetworkPools
@@ -99,6 +106,7 @@ class NetworkService:
             self.store.save(Network(record))
         for n in self.store:
             if n.is_bridge and n.is_default_bridge and self.bridge_name == "none":
+                self.store.delete(n)  # as dockerd with --bridge none: no default bridge network at all
                 continue
             try:
                 self.pools.add(n)
@@ -123,7 +131,7 @@ class NetworkService:
     def warnings(self) -> list[str]:
         """What `docker info` warns about."""
         if self._no_firewall:
-            return ["WARNING: No iptables binary found: published ports and network isolation are off"]
+            return [NO_IPTABLES]
         return self.firewall.warnings() if self.settings.iptables else []
 
     # --- the /networks API ----------------------------------------------------------------------
@@ -161,14 +169,18 @@ class NetworkService:
             routes = await asyncio.to_thread(self.netlink.host_routes)
             record = network_record(body, self.store, self.chooser, routes)
             n = Network(record)
-            self.pools.add(n)
             self.store.save(n)  # first: a crash from here on leaves a record the next start completes
             try:
+                self.pools.add(n)
                 await self._ensure_bridge(n)
                 await self.plumbing.apply_firewall()
             except Exception as e:
-                await self._forget(n)
-                raise InvalidParameter(f"failed to create network {n.name}: {e}") from e
+                try:
+                    await self._forget(n)
+                except Exception:  # the record stays: `docker network rm` or the next start finish it
+                    log.exception("undoing the network %s failed", n.name)
+                words = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                raise SystemError_(f"failed to create network {n.name}: {words}") from e
         self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
         return {"Id": n.id, "Warning": ""}
 
@@ -178,12 +190,12 @@ class NetworkService:
             if not n.user_defined:
                 raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
             users = self._endpoints().get(n.id, {})
-            if users:
-                cid, entry = next(iter(users.items()))
-                raise Forbidden(
-                    f"error while removing network: network {n.name} has active endpoints "
-                    f'(name:"{entry["Name"]}" id:"{cid[:12]}")'
-                )
+            if users or self.plumbing.holds(n.id):  # running, or being started or connected
+                words = f"error while removing network: network {n.name} has active endpoints"
+                if users:
+                    cid, entry = next(iter(users.items()))
+                    words += f' (name:"{entry["Name"]}" id:"{cid[:12]}")'
+                raise Forbidden(words)
             await self._forget(n)
         self.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
 
@@ -214,12 +226,19 @@ class NetworkService:
         c = self.containers.get(container)
         async with c.lock:
             mode = str(c.host_config.get("NetworkMode") or "")
-            if not on_bridges(c) or not n.is_bridge:
-                raise Forbidden(
+            if mode == "none":  # moby's runconfig errors, 400s
+                raise InvalidParameter(
+                    "container cannot be connected to multiple networks with one of the networks in "
+                    "private (none) mode"
+                )
+            if not on_bridges(c):
+                raise InvalidParameter(
                     "container sharing network namespace with another container or host cannot be "
                     "connected to any other network"
-                    if mode.startswith("container:") or mode == "host" or mode == "none"
-                    else "container cannot be disconnected from host network or connected to host network"
+                )
+            if not n.is_bridge:
+                raise InvalidParameter(
+                    "container cannot be disconnected from host network or connected to host network"
                 )
             networks = c.data["NetworkSettings"]["Networks"]
             if n.name in networks:
@@ -276,11 +295,13 @@ class NetworkService:
             self.containers.get(mode.partition(":")[2])  # Docker: "No such container: x" at create
             return {}
         if mode in ("host", "none"):
-            if requested and set(requested) - {mode}:
+            if requested and set(requested) - {mode, "default"}:
                 raise InvalidParameter(
                     "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
                 )
-            return {mode: {**empty_endpoint(), "NetworkID": self.store.get(mode).id}}
+            n = self.store.get(mode)
+            raw = requested.get(mode) or requested.get("default")
+            return {mode: endpoint_from_request(raw, n.id, False, n.name)}  # aliases, --ip: refused
         primary = self.store.get(mode)
         hc["NetworkMode"] = mode
         # the docker CLI names the network of NetworkMode "default" in EndpointsConfig when it gave none
@@ -334,10 +355,15 @@ class NetworkService:
 
     def _shares_namespace(self, c: Container) -> bool:
         """Whether a running `--network container:<c>` container keeps c's namespace (and veths) alive."""
-        modes = {f"container:{c.id}", f"container:{c.name}", f"container:{c.id[:12]}"}
-        return any(
-            other.running and other.host_config.get("NetworkMode") in modes for other in self.containers.all()
-        )
+        for other in self.containers.all():
+            mode = str(other.host_config.get("NetworkMode") or "")
+            if other.running and mode.startswith("container:"):
+                try:  # the name it gave may be any unique prefix of the ID
+                    if self.containers.get(mode.partition(":")[2]).id == c.id:
+                        return True
+                except DaemonError:  # the one it named is gone
+                    continue
+        return False
 
     def write_etc_files(self, c: Container) -> None:
         self.plumbing.write_etc_files(c)
