@@ -291,3 +291,23 @@ async def test_a_namespace_kept_by_a_container_mode_sharer_loses_the_owners_veth
     host.runtime.finish(c.id, 0)
     await asyncio.wait_for(fut, 5)  # no namespace_gone: the joiner keeps the namespace alive
     assert host.veths() == {}, "the daemon removed the veth itself"
+
+
+async def test_a_freed_interface_name_is_taken_again_and_refusals_are_400s(host: Host) -> None:
+    for name, k in (("a", 7), ("b", 8), ("c", 9)):
+        await host.networks.create_network(
+            {"Name": name, "IPAM": {"Config": [{"Subnet": f"10.50.{k}.0/24"}]}}
+        )
+    await host.run("web", "a")
+    await host.networks.connect_network("b", "web", None)
+    await host.networks.disconnect_network("a", "web", False)
+    await host.networks.connect_network("c", "web", None)
+    assert sorted(ep.ifname for ep in host.veths().values()) == ["eth0", "eth1"]
+    await host.run("lonely", "none")
+    with pytest.raises(InvalidParameter, match=r"private \(none\) mode"):
+        await host.networks.connect_network("a", "lonely", None)
+    aliased = {"EndpointsConfig": {"host": {"Aliases": ["x"]}}}
+    with pytest.raises(InvalidParameter, match="alias is supported only for containers in user defined"):
+        await host.containers.create(
+            "hh", {"Image": "busybox", "HostConfig": {"NetworkMode": "host"}, "NetworkingConfig": aliased}
+        )
