@@ -7,8 +7,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from daemon.api.common import Routes, json_response, query_filters, read_json_body
-from daemon.containers.gojson import check_bool, check_str, type_error, value_error
 from daemon.errors import InvalidParameter
+from daemon.gojson import check_bool, check_str, type_error, value_error
 
 # moby matches "/networks/{id:.+}": a reference with a slash reaches the service (and is not found
 # there) rather than answering "page not found"

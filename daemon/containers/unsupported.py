@@ -6,9 +6,9 @@ the docker CLI sends most keys with their zero value on every create.
 
 from typing import Any
 
-from daemon.containers.gojson import check_bool, check_int, check_list, check_map, check_str
 from daemon.containers.model import CreateBody
 from daemon.errors import InvalidParameter, NotImplementedYet
+from daemon.gojson import check_bool, check_int, check_list, check_map, check_str
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024  # the size of our /dev/shm, Docker's default too
 LOG_DRIVERS = (  # Docker's own drivers: known, but not ours yet

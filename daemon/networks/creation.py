@@ -6,8 +6,8 @@ import re
 import secrets
 from typing import Any
 
-from daemon.containers.gojson import check_bool, check_list, check_map, check_str, type_error, value_error
 from daemon.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotImplementedYet
+from daemon.gojson import check_bool, check_list, check_map, check_str, type_error, value_error
 from daemon.networks.ipam import SubnetChooser, check_ipam_config, check_no_overlap
 from daemon.networks.store import (
     BRIDGE_NAME,
