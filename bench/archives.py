@@ -32,19 +32,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import (
+from engines import (
     REPO,
     BenchError,
     Docker,
     Engine,
     dockerd_engine,
     engine_pids,
-    mib,
     proc_mem,
     pydockerd_engine,
     remove_containers,
     signals_as_exceptions,
 )
+from report import mib
 
 DOCKER_CLI = os.environ.get("DOCKER") or shutil.which("docker") or "docker"
 COMMAND_TIMEOUT = 3600.0

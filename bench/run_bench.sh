@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Time `docker run --rm busybox true` through the real docker CLI against pydockerd and, when it is
-# installed, Docker Engine (dockerd); print mean/median/p90, the ratio, and the daemons' memory.
+# installed, Docker Engine (dockerd), on each one's default network and with --network none; measure TCP
+# through a port published on 127.0.0.1; print mean/median/p90, the ratios, and the daemons' memory.
+# dockerd runs with its network defaults (docker0, iptables); the cleanup undoes them (bench/net.py).
 # With `archives` first: the daemons' peak memory while `docker import` and `docker load` unpack
 # many files (bench/archives.py; BENCH_FILES, 300000).
 #
@@ -10,6 +12,8 @@
 # Env: BENCH_N (runs, 20), BENCH_WARMUP (2), BENCH_DAEMONS (pydockerd,dockerd), BENCH_RUN_ARGS (extra
 # `docker run` flags), BENCH_CONTAINERS (detached containers for the memory figure, 5; 0 skips it),
 # BENCH_SECCOMP_UNCONFINED (1: time pydockerd with seccomp=unconfined too, for the filter's cost),
+# BENCH_NETWORK_NONE (1: time --network none too), BENCH_NET_MIB (MiB per download, 256; 0 skips it),
+# BENCH_NET_REPS (downloads per daemon, 3),
 # DOCKER (the CLI, default: the docker on PATH), PYDOCKERD (the daemon, .venv/bin/pydockerd),
 # BENCH_INSTALL_DOCKERD=1 (apt-get install docker.io when dockerd is missing). Needs root.
 set -euo pipefail

@@ -1,6 +1,7 @@
 """The daemon's settings: flags named like dockerd's, optionally from a JSON file like daemon.json."""
 
 import argparse
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,6 +29,16 @@ class DaemonConfig:
     max_connections: int | None = None  # None: half the open-file limit
     # bytes an image layer may expand to (its uncompressed tar): stops gzip bombs in load and import
     max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
+    # networking, named as dockerd's: the default bridge ("none": no default bridge network), its
+    # gateway address, the pools user-defined networks take subnets from, the firewall, DNS servers
+    bridge: str = "pyd0"
+    bip: str = ""
+    default_address_pools: list[str] = field(default_factory=list)  # "base=10.10.0.0/16,size=24"
+    iptables: bool = True
+    ip_forward: bool = True
+    ip_masq: bool = True
+    dns: list[str] = field(default_factory=list)
+    mtu: int = 1500
 
 
 def parse_size(value: str) -> int:
@@ -61,7 +72,16 @@ FILE_KEYS = {  # daemon.json key -> attribute
     "http-idle-timeout": "http_idle_timeout",
     "max-connections": "max_connections",
     "max-layer-size": "max_layer_size",
+    "bridge": "bridge",
+    "bip": "bip",
+    "default-address-pools": "default_address_pools",
+    "iptables": "iptables",
+    "ip-forward": "ip_forward",
+    "ip-masq": "ip_masq",
+    "dns": "dns",
+    "mtu": "mtu",
 }
+BOOLS = ("iptables", "ip_forward", "ip_masq")
 SECONDS = ("http_read_header_timeout", "http_idle_timeout")
 
 
@@ -99,9 +119,41 @@ def parser() -> argparse.ArgumentParser:
         type=_size_arg,
         help="largest uncompressed size of one image layer in load and import, e.g. 20g (default 64g)",
     )
+    net = p.add_argument_group("networking")
+    net.add_argument(
+        "-b", "--bridge", help='bridge of the default network (default pyd0; "none": no default bridge)'
+    )
+    net.add_argument("--bip", help="address and prefix of the default bridge, e.g. 172.17.0.1/16")
+    net.add_argument(
+        "--default-address-pool",
+        action="append",
+        dest="default_address_pools",
+        metavar="base=CIDR,size=N",
+        help="where networks without a subnet take theirs (repeatable; default: Docker's pools)",
+    )
+    for name, what in (
+        ("iptables", "add firewall rules: masquerading, isolation, published ports"),
+        ("ip-forward", "enable IPv4 forwarding"),
+        ("ip-masq", "masquerade the outbound traffic of bridge networks"),
+    ):
+        net.add_argument(
+            f"--{name}", type=_go_bool, nargs="?", const=True, metavar="BOOL", help=f"{what} (default true)"
+        )
+    net.add_argument("--dns", action="append", metavar="IP", help="DNS server of containers (repeatable)")
+    net.add_argument("--mtu", type=int, help="MTU of the default bridge and its containers (default 1500)")
     p.add_argument("--config-file", help="JSON settings, like /etc/docker/daemon.json")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     return p
+
+
+def _go_bool(value: str) -> bool:
+    """A boolean flag value the way Go's flag package reads it (`--iptables=false`)."""
+    lowered = value.lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
 
 
 def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespace]:
@@ -127,7 +179,30 @@ def load(argv: list[str] | None = None) -> tuple[DaemonConfig, argparse.Namespac
         value = getattr(args, attr, None)
         if value is not None:
             _set(cfg, attr, value)
+    _check_network(cfg)
     return cfg, args
+
+
+def _check_network(cfg: DaemonConfig) -> None:
+    """The networking settings' shapes, refused at start in words a user can act on."""
+    if cfg.bip:
+        try:
+            ipaddress.ip_interface(cfg.bip)
+        except ValueError:
+            raise SystemExit(
+                f"pydockerd: invalid --bip {cfg.bip!r}: an address with its prefix, e.g. 172.17.0.1/16"
+            ) from None
+    for server in cfg.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise SystemExit(f"pydockerd: invalid --dns {server!r}: an IP address") from None
+    if not re.fullmatch(r"[a-zA-Z0-9_.\-]{1,15}", cfg.bridge):
+        raise SystemExit(
+            f"pydockerd: invalid --bridge {cfg.bridge!r}: a network interface name of at most 15 characters"
+        )
+    if isinstance(cfg.mtu, bool) or not isinstance(cfg.mtu, int) or not 68 <= cfg.mtu <= 65535:
+        raise SystemExit(f"pydockerd: invalid --mtu {cfg.mtu!r}: from 68 to 65535")
 
 
 def _set(cfg: DaemonConfig, attr: str, value: object) -> None:
@@ -137,6 +212,11 @@ def _set(cfg: DaemonConfig, attr: str, value: object) -> None:
         value = Path(str(value)) if value else None
     if attr == "hosts" and isinstance(value, str):
         value = [value]
+    if attr in BOOLS and not isinstance(value, bool):
+        raise SystemExit(f"pydockerd: {attr.replace('_', '-')} must be true or false, not {value!r}")
+    if attr == "default_address_pools" and value and isinstance(value, list):
+        # daemon.json's form is [{"base": "10.10.0.0/16", "size": 24}]; the flag's is "base=...,size=..."
+        value = [v if isinstance(v, str) else f"base={v.get('base')},size={v.get('size')}" for v in value]
     if attr == "max_layer_size":  # a parsed flag again, daemon.json's value for the first time
         try:
             value = _size_arg(str(value))

@@ -14,8 +14,14 @@ from daemon.api.server import ApiServer, default_max_connections, raise_open_fil
 from daemon.config import DaemonConfig
 from daemon.containers.execs import ExecService
 from daemon.containers.service import ContainerService
+from daemon.errors import InvalidParameter
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageService
+from daemon.networks.firewall import IptablesFirewall
+from daemon.networks.ipam import DEFAULT_POOLS, SubnetChooser, parse_address_pools
+from daemon.networks.netlink import KernelNetLink
+from daemon.networks.service import NetworkService
+from daemon.networks.settings import Settings
 from daemon.runtime.cgroups import detect
 from daemon.runtime.client import Runtime
 from daemon.system import SystemService
@@ -37,11 +43,21 @@ class Daemon:
         self.cgroups = detect()
         self.runtime = Runtime(config.exec_root, self.cgroups, config.cgroup_parent)
         self.images = ImageService(config.data_root, self.events, config.max_layer_size)
-        self.containers = ContainerService(config.data_root, self.runtime, self.images, self.events)
+        self.networks = self._network_service()
+        self.containers = ContainerService(
+            config.data_root, self.runtime, self.images, self.events, self.networks
+        )
+        self.networks.set_containers(self.containers)
         self.images.set_usage_checker(self.containers.usage)
         self.execs = ExecService(self.containers, self.runtime, self.events)
         self.system = SystemService(
-            self.containers, self.images, self.cgroups, self.events, config.data_root, config.exec_root
+            self.containers,
+            self.images,
+            self.cgroups,
+            self.events,
+            config.data_root,
+            config.exec_root,
+            self.networks.warnings,
         )
         self.services = Services(
             system=self.system,
@@ -49,10 +65,36 @@ class Daemon:
             images=self.images,
             execs=self.execs,
             events=self.events,
+            networks=self.networks,
+        )
+
+    def _network_service(self) -> NetworkService:
+        cfg = self.config
+        try:
+            pools = (
+                parse_address_pools(cfg.default_address_pools) if cfg.default_address_pools else DEFAULT_POOLS
+            )
+        except InvalidParameter as e:
+            raise SystemExit(f"pydockerd: invalid --default-address-pool: {e}") from None
+        settings = Settings(dns=cfg.dns, iptables=cfg.iptables, ip_masq=cfg.ip_masq, default_mtu=cfg.mtu)
+        self.firewall = IptablesFirewall(chain_prefix(cfg.bridge))
+        return NetworkService(
+            cfg.data_root,
+            self.events,
+            KernelNetLink(),
+            self.firewall,
+            SubnetChooser(pools),
+            settings,
+            bridge=cfg.bridge,
+            bip=cfg.bip,
         )
 
     async def serve(self, stop: asyncio.Event) -> None:
+        await self.networks.load()  # bridges first: containers restored below may be on them
+        if self.config.ip_forward and self.networks.settings.iptables:  # forwarding on, behind policy DROP
+            await asyncio.to_thread(self.firewall.ensure_forwarding)
         await self.containers.restore()
+        await self.networks.restore()
         await self.runtime.ensure_ready()
         server = ApiServer(build_app(self.services), self._listeners(), self._limits())
         await server.start()
@@ -61,6 +103,7 @@ class Daemon:
             await stop.wait()
         finally:
             await server.stop()
+            await self.networks.close()
             await self.runtime.close()
 
     def _limits(self) -> ConnectionLimits:
@@ -104,6 +147,12 @@ class Daemon:
         sock.listen(1024)
         sock.setblocking(False)
         return sock
+
+
+def chain_prefix(bridge: str) -> str:
+    """Our iptables chains are named after the default bridge, so that two daemons on one host (tests,
+    side-by-side installs) never rewrite each other's rules. A chain name has at most 28 characters."""
+    return "PYD-" if bridge in ("pyd0", "none") else f"PYD-{bridge[:12]}-"
 
 
 def systemd_sockets() -> list[socket.socket]:

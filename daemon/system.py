@@ -4,6 +4,7 @@ import os
 import platform
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,6 +77,7 @@ class SystemService:
         events: EventBus,
         data_root: Path,
         exec_root: Path,
+        warnings: Callable[[], list[str]] = list,
     ) -> None:
         self.containers = containers
         self.images = images
@@ -83,6 +85,7 @@ class SystemService:
         self.events = events
         self.data_root = data_root
         self.exec_root = exec_root
+        self.warnings = warnings  # what `docker info` warns about (e.g. the network service's firewall)
         self.started = time.time()
         self._d_type: bool | None = None  # probed once: the data root's file system does not change
 
@@ -185,7 +188,7 @@ class SystemService:
             "Isolation": "",
             "InitBinary": "",
             "SecurityOptions": self._security_options(),
-            "Warnings": None,
+            "Warnings": self.warnings() or None,
         }
 
     def _supports_d_type(self) -> bool:

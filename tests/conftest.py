@@ -87,6 +87,50 @@ def pids_holding(prefix: str) -> list[int]:
     return found
 
 
+class NetSlot:
+    """A daemon's own corner of the host's networking, so that daemons of parallel tests never share a
+    bridge, a subnet or an iptables chain: slot n has bridge pydt<n> and the subnets 10.(100+n).x.0/24.
+    Held with a lock on a file for the daemon's life; a crashed test's slot frees itself."""
+
+    DIR = Path("/run/pydockerd-test-slots")
+    SLOTS = 64
+
+    def __init__(self) -> None:
+        import fcntl
+
+        self.DIR.mkdir(parents=True, exist_ok=True)
+        for n in range(self.SLOTS):
+            fd = os.open(self.DIR / f"slot-{n}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.n, self._fd = n, fd
+            return
+        raise RuntimeError("no free network slot for a test daemon")
+
+    @property
+    def bridge(self) -> str:
+        return f"pydt{self.n}"
+
+    def subnet(self, k: int) -> str:
+        """A /24 of this daemon's own (k from 1 to 255; 0 is its default bridge)."""
+        return f"10.{100 + self.n}.{k}.0/24"
+
+    def daemon_args(self, dns: bool = True) -> tuple[str, ...]:
+        # no container query may leave the machine: nothing listens on 127.0.0.9, so names that are not
+        # the containers' own fail at once (a test that checks forwarding runs its own resolver)
+        return (
+            "--bridge", self.bridge,
+            "--bip", f"10.{100 + self.n}.0.1/24",
+            "--default-address-pool", f"base=10.{100 + self.n}.0.0/16,size=24",
+        ) + (("--dns", "127.0.0.9") if dns else ())  # fmt: skip
+
+    def release(self) -> None:
+        os.close(self._fd)
+
+
 @dataclass
 class RunningDaemon:
     root: Path
@@ -98,6 +142,7 @@ class RunningDaemon:
     cgroup_parent: str
     extra_args: tuple[str, ...] = ()  # more daemon flags
     wrapper: tuple[str, ...] = ()  # a command the daemon runs under, e.g. ("prlimit", "--nofile=64:64", "--")
+    net: NetSlot | None = None
 
     @property
     def host(self) -> str:
@@ -162,6 +207,7 @@ def start_daemon_process(d: RunningDaemon) -> subprocess.Popen[bytes]:
             d.cgroup_parent,
             "--log-level",
             "debug",
+            *(d.net.daemon_args(dns="--dns" not in d.extra_args) if d.net else ()),
             *d.extra_args,
         ],
         cwd=REPO,
@@ -194,8 +240,13 @@ def new_daemon(tmp: Path, extra_args: tuple[str, ...] = (), wrapper: tuple[str, 
         cgroup_parent=f"pydockerd-test-{os.getpid()}-{tmp.name[-6:]}",
         extra_args=extra_args,
         wrapper=wrapper,
+        net=NetSlot(),
     )
-    d.start()
+    try:
+        d.start()
+    except BaseException:
+        d.net.release()  # type: ignore[union-attr]
+        raise
     return d
 
 
@@ -234,6 +285,30 @@ def stop_daemon(d: RunningDaemon) -> None:
 
     with contextlib.suppress(OSError):
         detect().remove(d.cgroup_parent)
+    if d.net is not None:
+        remove_daemon_network(d.net)
+        d.net.release()
+
+
+def remove_daemon_network(net: NetSlot) -> None:
+    """What a test daemon leaves of its networking on purpose (its bridges and chains live on after it,
+    as dockerd's do): removed with the daemon, so the next test on this slot starts clean."""
+    from daemon.daemon import chain_prefix
+    from daemon.networks.firewall import IptablesFirewall
+
+    with contextlib.suppress(Exception):
+        IptablesFirewall(chain_prefix(net.bridge)).remove_all()
+    links = subprocess.run(
+        ["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True
+    ).stdout
+    prefix = f"10.{100 + net.n}."
+    for line in links.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        addrs = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show", "dev", name], capture_output=True, text=True
+        ).stdout
+        if name == net.bridge or prefix in addrs:
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
 
 
 @contextlib.contextmanager

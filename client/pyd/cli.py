@@ -56,7 +56,7 @@ def _container_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpus", help="Number of CPUs")
     p.add_argument("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)")
     p.add_argument("-h", "--hostname", help="Container host name")
-    p.add_argument("--network", "--net", help="Connect a container to a network (none, host)")
+    _network_options(p)
     p.add_argument("-l", "--label", action="append", default=[], help="Set meta data on a container")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to this container")
     p.add_argument("--cap-add", action="append", default=[], help="Add Linux capabilities")
@@ -67,6 +67,82 @@ def _container_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", default="no", help="Restart policy to apply when a container exits")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER, help="command and arguments")
+
+
+def _network_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-P", "--publish-all", action="store_true", help="Publish all exposed ports")
+    p.add_argument("--expose", action="append", default=[], help="Expose a port or a range of ports")
+    p.add_argument("--network", "--net", action="append", default=[], help="Connect a container to a network")
+    p.add_argument("--network-alias", action="append", default=[], help="Add network-scoped alias")
+    p.add_argument("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
+    p.add_argument("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+    p.add_argument("--dns", action="append", default=[], help="Set custom DNS servers")
+    p.add_argument("--dns-search", action="append", default=[], help="Set custom DNS search domains")
+    p.add_argument("--dns-option", "--dns-opt", action="append", default=[], help="Set DNS options")
+    p.add_argument("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping")
+    p.add_argument("--link", action="append", default=[], help="Add link to another container")
+    p.add_argument("--domainname", default="", help="Container NIS domain name")
+
+
+def _network_commands(sub: Any) -> None:
+    """`pyd network ...`; `pyd network` alone prints this group's help."""
+    group = sub.add_parser("network", help="Manage networks", description="Manage networks")
+    group.set_defaults(help_parser=group)
+    nsub = group.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=Parser)
+
+    def command(name: str, handler: str, text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p = nsub.add_parser(name, help=text, description=text, aliases=list(aliases))
+        p.set_defaults(handler=f"cmd_network:{handler}")
+        return p
+
+    p = command("create", "cmd_network_create", "Create a network")
+    p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network")
+    p.add_argument("--subnet", action="append", default=[], help="Subnet in CIDR format")
+    p.add_argument("--gateway", action="append", default=[], help="Gateway for the master subnet")
+    p.add_argument("--ip-range", action="append", default=[], help="Allocate container ip from a sub-range")
+    p.add_argument("--aux-address", action="append", default=[], help="Auxiliary addresses used by driver")
+    p.add_argument("--ipam-driver", default="default", help="IP Address Management Driver")
+    p.add_argument("--ipam-opt", action="append", default=[], help="Set IPAM driver specific options")
+    p.add_argument("--internal", action="store_true", help="Restrict external access to the network")
+    p.add_argument("--ipv6", action="store_true", help="Enable or disable IPv6 networking")
+    p.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
+    p.add_argument("--label", action="append", default=[], help="Set metadata on a network")
+    p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options")
+    p.add_argument("name", metavar="NETWORK")
+
+    p = command("ls", "cmd_network_ls", "List networks", aliases=["list"])
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display network IDs")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Provide filter values")
+    p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
+    p.add_argument("--format", help="Format output using a Go template subset, 'table ...' or 'json'")
+
+    p = command("inspect", "cmd_network_inspect", "Display detailed information on one or more networks")
+    p.add_argument("-f", "--format", help="Format output using a Go template subset")
+    p.add_argument("-v", "--verbose", action="store_true", help="Verbose output for diagnostics")
+    p.add_argument("networks", metavar="NETWORK", nargs="+")
+
+    p = command("rm", "cmd_network_rm", "Remove one or more networks", aliases=["remove"])
+    p.add_argument("-f", "--force", action="store_true", help="Do not error if the network does not exist")
+    p.add_argument("networks", metavar="NETWORK", nargs="+")
+
+    p = command("connect", "cmd_network_connect", "Connect a container to a network")
+    p.add_argument("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--ip6", default="", help="IPv6 address (e.g., 2001:db8::33)")
+    p.add_argument("--alias", action="append", default=[], help="Add network-scoped alias for the container")
+    p.add_argument("--link", action="append", default=[], help="Add link to another container")
+    p.add_argument("--driver-opt", action="append", default=[], help="driver options for the network")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = command("disconnect", "cmd_network_disconnect", "Disconnect a container from a network")
+    p.add_argument("-f", "--force", action="store_true", help="Force the container to disconnect")
+    p.add_argument("network", metavar="NETWORK")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = command("prune", "cmd_network_prune", "Remove all unused networks")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values")
 
 
 def _containers(p: argparse.ArgumentParser) -> None:
@@ -174,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sig-proxy", type=_bool, nargs="?", const=True, default=True, help="Proxy signals")
     p.add_argument("container", metavar="CONTAINER")
 
+    p = command("port", "cmd_query:cmd_port", "List port mappings or a specific mapping for the container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("private_port", metavar="PRIVATE_PORT[/PROTO]", nargs="?")
+
+    _network_commands(sub)
+
     p = command("images", "cmd_images:cmd_images", "List images")
     p.add_argument("-a", "--all", action="store_true", help="Show all images (default hides intermediate)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
@@ -231,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyd version {CLIENT_VERSION}, API {API_VERSION}")
         return 0
     if not getattr(args, "handler", None):
-        parser.print_help()
+        getattr(args, "help_parser", parser).print_help()
         return 0
     _check_args(parser, args)
     try:

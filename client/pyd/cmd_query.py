@@ -1,4 +1,4 @@
-"""Read-only container commands: ps, logs, top, inspect."""
+"""Read-only container commands: ps, logs, top, port, inspect."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from . import format as fmt
-from . import opts, template
-from .common import CLIError, path
+from . import opts, ports, template
+from .common import CLIError, path, print_inspected
 from .http import APIError, Client
 from .streams import copy_output
 
@@ -40,7 +40,8 @@ def filters_param(values: list[str]) -> str | None:
         if not sep:
             raise CLIError(f"bad format of filter (expected name=value): {value}")
         filters.setdefault(key.strip(), {})[val.strip()] = True
-    return json.dumps(filters, separators=(",", ":")) if filters else None
+    # sorted keys, as Go marshals a map
+    return json.dumps(filters, separators=(",", ":"), sort_keys=True) if filters else None
 
 
 def _image_column(c: dict[str, Any], trunc: bool) -> str:
@@ -141,6 +142,18 @@ def cmd_top(client: Client, a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_port(client: Client, a: argparse.Namespace) -> int:
+    info = client.get(path("/containers/{}/json", a.container))
+    mapped = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    try:
+        lines = ports.port_lines(mapped, a.private_port, a.container)
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    for line in lines:
+        print(line)
+    return 0
+
+
 _INSPECT_PATHS = {
     "container": "/containers/{}/json",
     "image": "/images/{}/json",
@@ -171,11 +184,4 @@ def cmd_inspect(client: Client, a: argparse.Namespace) -> int:
             results.append(_inspect_one(client, name, a.type, a.size))
         except (APIError, CLIError) as e:
             errors.append(str(e))
-    if tmpl is None:
-        print(json.dumps(results, indent=4, ensure_ascii=False))
-    else:
-        for item in results:
-            print(tmpl.render(item))
-    for error in errors:
-        print(error, file=sys.stderr)
-    return 1 if errors else 0
+    return print_inspected(results, errors, tmpl)

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from . import opts
+from . import netopts, opts, ports
 from .common import CLIError, StreamError, display_messages
 from .format import cpus_to_nano, ram_in_bytes
 from .http import APIError, Client
@@ -20,17 +20,17 @@ def build_create_body(a: argparse.Namespace) -> dict[str, Any]:
     try:
         env = opts.parse_env(a.env)
         binds, volumes = opts.parse_volumes(a.volume)
-        exposed, port_bindings = opts.parse_ports(a.publish)
         memory = ram_in_bytes(a.memory) if a.memory else 0
         nano_cpus = cpus_to_nano(a.cpus) if a.cpus else 0
         restart = opts.parse_restart(a.restart)
     except ValueError as e:
         raise CLIError(str(e), 125) from e
+    net = _networking(a)
     attached = not getattr(a, "detach", True)
     host_config: dict[str, Any] = {
         "Binds": binds or None,
-        "NetworkMode": a.network or "default",
-        "PortBindings": port_bindings,
+        "NetworkMode": a.network[0] if a.network else "default",
+        "PortBindings": net["PortBindings"],
         "RestartPolicy": restart,
         "AutoRemove": a.rm,
         "CapAdd": [opts.normalize_capability(c) for c in a.cap_add] or None,
@@ -39,6 +39,12 @@ def build_create_body(a: argparse.Namespace) -> dict[str, Any]:
         "ReadonlyRootfs": a.read_only,
         "Memory": memory,
         "NanoCpus": nano_cpus,
+        "PublishAllPorts": a.publish_all,
+        "Dns": net["Dns"],
+        "DnsOptions": list(a.dns_option),
+        "DnsSearch": net["DnsSearch"],
+        "ExtraHosts": net["ExtraHosts"] or None,
+        "Links": net["Links"] or None,
     }
     if a.pids_limit is not None:
         host_config["PidsLimit"] = a.pids_limit
@@ -47,12 +53,12 @@ def build_create_body(a: argparse.Namespace) -> dict[str, Any]:
         host_config["ConsoleSize"] = [size[0], size[1]]
     body: dict[str, Any] = {
         "Hostname": a.hostname or "",
-        "Domainname": "",
+        "Domainname": a.domainname,
         "User": a.user or "",
         "AttachStdin": attached and a.interactive,
         "AttachStdout": attached,
         "AttachStderr": attached,
-        "ExposedPorts": exposed or None,
+        "ExposedPorts": net["ExposedPorts"] or None,
         "Tty": a.tty,
         "OpenStdin": a.interactive,
         "StdinOnce": attached and a.interactive,
@@ -64,13 +70,41 @@ def build_create_body(a: argparse.Namespace) -> dict[str, Any]:
         "Entrypoint": [a.entrypoint] if a.entrypoint is not None else None,
         "Labels": opts.parse_labels(a.label),
         "HostConfig": host_config,
-        "NetworkingConfig": {"EndpointsConfig": {}},
+        "NetworkingConfig": {"EndpointsConfig": net["EndpointsConfig"]},
     }
     if a.stop_signal:
         body["StopSignal"] = a.stop_signal
     if a.stop_timeout is not None:
         body["StopTimeout"] = a.stop_timeout
     return body
+
+
+def _networking(a: argparse.Namespace) -> dict[str, Any]:
+    """The networking fields of the create body; bad values fail like docker's flag and
+    option errors (exit status 125)."""
+    command = getattr(a, "command_name", None) or "run"
+    try:
+        dns = netopts.parse_dns(a.dns)
+        fields: dict[str, Any] = {
+            "Dns": dns,
+            "DnsSearch": netopts.parse_dns_search(a.dns_search),
+            "ExtraHosts": netopts.parse_extra_hosts(a.add_host),
+            "Links": netopts.check_links(a.link),
+        }
+    except netopts.FlagError as e:
+        raise CLIError(f"{e}\nSee 'pyd {command} --help'.", 125) from e
+    try:
+        exposed, fields["PortBindings"] = ports.parse_publish(a.publish)
+        ports.parse_expose(a.expose, exposed)
+        fields["ExposedPorts"] = exposed
+        fields["EndpointsConfig"] = netopts.run_endpoints(
+            a.network, a.network_alias, fields["Links"], a.ip, a.ip6, a.mac_address
+        )
+    except ValueError as e:
+        raise CLIError(f"pyd: {e}\n\nRun 'pyd {command} --help' for more information", 125) from e
+    if (server := netopts.loopback_dns(dns)) is not None:
+        print(f"WARNING: Localhost DNS ({server}) may fail in containers.", file=sys.stderr)
+    return fields
 
 
 def pull(client: Client, image: str, out: Any) -> None:

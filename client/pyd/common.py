@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
@@ -42,6 +43,19 @@ def for_each(names: Sequence[str], action: Callable[[str], Any], out: TextIO | N
             errors.append(str(e))
             continue
         print(name, file=out, flush=True)
+    for error in errors:
+        print(error, file=sys.stderr)
+    return 1 if errors else 0
+
+
+def print_inspected(results: list[Any], errors: list[str], tmpl: Any) -> int:
+    """`inspect`'s output: the objects as an indented JSON list (or each through --format), then the
+    errors of the names not found; exit status 1 if any."""
+    if tmpl is None:
+        print(json.dumps(results, indent=4, ensure_ascii=False))
+    else:
+        for item in results:
+            print(tmpl.render(item))
     for error in errors:
         print(error, file=sys.stderr)
     return 1 if errors else 0

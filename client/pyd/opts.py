@@ -96,51 +96,11 @@ def parse_volumes(values: Iterable[str]) -> tuple[list[str], dict[str, dict[str,
     return binds, volumes
 
 
-def _port_range(text: str) -> list[int]:
-    low, _, high = text.partition("-")
-    first, last = int(low), int(high or low)
-    if not (0 < first <= last <= 65535):
-        raise ValueError(f"invalid port range: {text}")
-    return list(range(first, last + 1))
-
-
 def parse_ports(values: Iterable[str]) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
-    """-p `[ip:][hostPort:]containerPort[/proto]` -> (ExposedPorts, PortBindings)."""
-    exposed: dict[str, dict[str, Any]] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in values:
-        rest, _, proto = spec.rpartition("/") if "/" in spec else (spec, "", "tcp")
-        ip = ""
-        if rest.startswith("["):  # [v6 address]:host:container
-            end = rest.index("]")
-            ip, rest = rest[1:end], rest[end + 2 :]
-        parts = rest.split(":")
-        if len(parts) == 3:
-            ip, host, container = parts
-        elif len(parts) == 2:
-            host, container = parts
-        elif len(parts) == 1:
-            host, container = "", parts[0]
-        else:
-            raise ValueError(f"invalid port specification: {spec!r}")
-        try:
-            ports = _port_range(container)
-            hosts = _port_range(host) if host else []
-        except ValueError as e:
-            raise ValueError(f"invalid port specification: {spec!r}") from e
-        if hosts and len(hosts) != len(ports) and len(ports) != 1:
-            raise ValueError(f"invalid ranges specified for container and host Ports: {spec!r}")
-        for i, port in enumerate(ports):
-            key = f"{port}/{proto or 'tcp'}"
-            exposed[key] = {}
-            if len(hosts) == len(ports):
-                host_port = str(hosts[i])
-            elif hosts:
-                host_port = f"{hosts[0]}-{hosts[-1]}"
-            else:
-                host_port = ""
-            bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host_port})
-    return exposed, bindings
+    """-p specs -> (ExposedPorts, PortBindings); the rules live in ports.py with `pyd port`'s."""
+    from .ports import parse_publish
+
+    return parse_publish(values)
 
 
 def parse_restart(value: str) -> dict[str, Any]:

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from daemon.api import containers, execs, images, system
+from daemon.api import containers, execs, images, networks, system
 from daemon.api.common import Handler, error_response
 from daemon.api.containers import ContainerBackend
 from daemon.api.disconnect import client_gone
 from daemon.api.execs import ExecBackend
 from daemon.api.images import ImageBackend
+from daemon.api.networks import NetworkBackend
 from daemon.api.system import EventsBackend, SystemBackend
 from daemon.api.unimplemented import missing_feature, missing_object
 from daemon.apiversion import API_VERSION, MIN_API_VERSION, parse_version
@@ -28,6 +29,7 @@ class Services:
     images: ImageBackend
     execs: ExecBackend
     events: EventsBackend
+    networks: NetworkBackend
 
 
 @web.middleware
@@ -104,4 +106,5 @@ def build_app(services: Services) -> web.Application:
     containers.register(app, services.containers)
     execs.register(app, services.execs)
     images.register(app, services.images)
+    networks.register(app, services.networks)
     return app

@@ -11,7 +11,6 @@ PREFIX = re.compile(r"^/v[0-9]+\.[0-9]+(?=/)")
 _ROUTES = [  # (method or "*", path pattern, what is missing)
     ("*", r"/build(/.*)?", "building images"),
     ("POST", r"/commit", "committing containers"),
-    ("*", r"/networks(/.*)?", "networks"),
     ("*", r"/volumes(/.*)?", "volumes"),
     ("GET", r"/images/get", "saving images"),
     ("GET", r"/images/.+/get", "saving images"),
@@ -36,7 +35,6 @@ _COMPILED = [(method, re.compile(f"^{pattern}$"), what) for method, pattern, wha
 # Looking up one object of a kind we do not have yet finds nothing (404), as it would in a daemon with no
 # such objects: `docker inspect NAME` tries each kind in turn and stops at the first other error.
 _LOOKUPS = [
-    (re.compile(r"^/networks/([^/]+)$"), "network {} not found"),
     (re.compile(r"^/volumes/([^/]+)$"), "get {}: no such volume"),
     (re.compile(r"^/plugins/([^/]+)/json$"), "plugin {} not found"),
 ]

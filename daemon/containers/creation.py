@@ -9,8 +9,9 @@ from typing import Any, Protocol
 from daemon.containers import bind_specs
 from daemon.containers.model import parse_create
 from daemon.containers.names import random_name, valid_name
+from daemon.containers.networking import Networking
 from daemon.containers.record import new_record
-from daemon.containers.runspec import container_caps, write_etc_files
+from daemon.containers.runspec import container_caps, write_hostname
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.validate import check_create
@@ -44,6 +45,7 @@ async def create_container(
     store: ContainerStore,
     images: ImageLookup,
     seccomp: SeccompPolicy,
+    networking: Networking,
     ncpu: int,
     name: str | None,
     body: Any,
@@ -72,13 +74,18 @@ async def create_container(
     record = new_record(cid, name, req, image.id, image.config, cdir, lower)
     if not record["Path"]:
         raise InvalidParameter("no command specified")
+    # checked against what the client asked for (the record's Hostname is the default one by now)
+    record["NetworkSettings"]["Networks"] = networking.container_settings(
+        record["HostConfig"], dict(body or {}), (body or {}).get("NetworkingConfig")
+    )
     binds = bind_specs.parse_binds(hc.Binds if hc else None)
     record["Mounts"] = [b.inspect() for b in binds]
     c = Container(record, cdir)
     try:
         for sub in ("rw/upper", "rw/work"):
             (cdir / sub).mkdir(parents=True, exist_ok=True)
-        write_etc_files(c)
+        write_hostname(c)
+        networking.write_etc_files(c)
         store.save(c)  # the record last: a crash before it leaves a dir that load() removes
     except BaseException:
         with contextlib.suppress(OSError):

@@ -204,9 +204,7 @@ class ExecService:
         inst.running = True
         inst.pid = stream.pid
         cmd = " ".join(inst.body.Cmd or [])
-        self.events.publish(
-            "container", f"exec_start: {cmd}", c.id, c.event_attrs(execID=exec_id)
-        )
+        self.events.publish("container", f"exec_start: {cmd}", c.id, c.event_attrs(execID=exec_id))
         return stream
 
     def finished(self, inst: ExecInstance, exit_code: int) -> None:

@@ -3,6 +3,7 @@
 import time
 from typing import Any
 
+from daemon.containers.networking import ps_ports, public_settings
 from daemon.containers.results import ContainerSizes
 from daemon.containers.state import Status
 from daemon.containers.store import Container
@@ -61,18 +62,23 @@ def summary(c: Container, sizes: ContainerSizes | None = None) -> dict[str, Any]
         "ImageID": c.data["Image"],
         "Command": command_line(c),
         "Created": parse_state_time(c.data["Created"]) // 1_000_000_000,
-        "Ports": [],
+        "Ports": ps_ports(c.data["NetworkSettings"].get("Ports")),
         "Labels": c.config.get("Labels") or {},
         "State": c.status.value,
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": mode},
-        "NetworkSettings": {"Networks": c.data["NetworkSettings"].get("Networks", {})},
+        "NetworkSettings": {"Networks": public_settings(c.data["NetworkSettings"])["Networks"]},
         "Mounts": c.data.get("Mounts") or [],
     }
     if sizes is not None:
         out["SizeRw"] = sizes.rw
         out["SizeRootFs"] = sizes.root_fs
     return out
+
+
+def _port_key(value: str) -> str:
+    """A publish/expose filter value ("80", "80/udp") as the ports' keys are written."""
+    return value if "/" in value else f"{value}/tcp"
 
 
 def _label_ok(c: Container, wanted: str) -> bool:
@@ -85,6 +91,7 @@ def matches(c: Container, filters: dict[str, list[str]], image_ids: dict[str, st
     for key in filters:
         if key not in FILTERS:
             raise InvalidParameter(f"invalid filter '{key}'")
+    networks = c.data["NetworkSettings"].get("Networks", {})
     checks = {
         "status": lambda v: c.status.value == v,
         "name": lambda v: v.lstrip("/") in c.name or _name_regex(c.name, v),
@@ -96,7 +103,12 @@ def matches(c: Container, filters: dict[str, list[str]], image_ids: dict[str, st
             or c.data["Image"] == image_ids.get(v, "-")
             or c.data["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:"))
         ),
-        "network": lambda v: v in c.data["NetworkSettings"].get("Networks", {}),
+        "network": lambda v: v in networks or any(ep.get("NetworkID") == v for ep in networks.values()),
+        "publish": lambda v: (
+            _port_key(v) in (c.host_config.get("PortBindings") or {})
+            or bool((c.data["NetworkSettings"].get("Ports") or {}).get(_port_key(v)))
+        ),  # -P's too
+        "expose": lambda v: _port_key(v) in (c.config.get("ExposedPorts") or {}),
     }
     for key, values in filters.items():
         if key == "status":

@@ -122,7 +122,6 @@ async def read_logs(path: str, q: LogQuery, running: Callable[[], bool]) -> Asyn
         await f.close()
 
 
-
 @dataclass(frozen=True)
 class LogRequest:
     """`docker logs` options as the client wrote them; `query()` reads Docker's forms of them."""

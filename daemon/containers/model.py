@@ -8,8 +8,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
-from daemon.containers.gojson import INT64, UINT64, type_error, value_error
 from daemon.errors import InvalidParameter
+from daemon.gojson import INT64, UINT64, type_error, value_error
 
 StrSlice = list[StrictStr] | StrictStr | None  # Docker's strslice: a string or a list of strings
 Int64 = Annotated[StrictInt, Field(ge=INT64[0], le=INT64[1])]

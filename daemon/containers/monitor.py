@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from daemon.containers.networking import Networking
 from daemon.containers.state import Status
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.waiters import resolve
@@ -24,11 +25,13 @@ class ExitMonitor:
         store: ContainerStore,
         runtime: ContainerRuntime,
         events: EventBus,
+        networking: Networking,
         auto_remove: Callable[[Container], Awaitable[None]],
     ) -> None:
         self.store = store
         self.runtime = runtime
         self.events = events
+        self.networking = networking
         self.auto_remove = auto_remove  # AutoRemove's removal, done by the service under the lock
         self.exit_listeners: list[ExitListener] = []  # e.g. the exec service forgets the execs
 
@@ -76,6 +79,10 @@ class ExitMonitor:
         c.monitor = asyncio.create_task(monitor())
 
     async def exited(self, c: Container, info: ExitInfo) -> None:
+        try:
+            await self.networking.detach(c)
+        except Exception:  # the exit must be recorded whatever happens to the network's cleanup
+            log.exception("releasing the networks of container %s failed", c.id[:12])
         c.state.exited(info.exit_code, info.oom_killed, info.finished_at or now_rfc3339())
         c.data["ExecIDs"] = None
         self.store.save_state(c)

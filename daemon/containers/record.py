@@ -73,24 +73,9 @@ def merge_exposed_ports(user: dict[str, Any] | None, image: dict[str, Any] | Non
     return ports or None
 
 
-def network_settings(mode: str) -> dict[str, Any]:
-    key = mode if mode in ("none", "host") else "bridge"
-    endpoint = {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "MacAddress": "",
-        "NetworkID": "",
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DriverOpts": None,
-        "DNSNames": None,
-    }
+def network_settings() -> dict[str, Any]:
+    """A new container's NetworkSettings; the network service fills Networks at create and the rest at
+    start."""
     return {
         "Bridge": "",
         "SandboxID": "",
@@ -109,7 +94,7 @@ def network_settings(mode: str) -> dict[str, Any]:
         "IPPrefixLen": 0,
         "IPv6Gateway": "",
         "MacAddress": "",
-        "Networks": {key: endpoint},
+        "Networks": {},
     }
 
 
@@ -215,5 +200,5 @@ def new_record(
         },
         "Mounts": [],
         "Config": config,
-        "NetworkSettings": network_settings(network_mode),
+        "NetworkSettings": network_settings(),
     }

@@ -2,8 +2,6 @@
 /etc files every container gets. Knows the record's shape and the runtime's, nothing of the life cycle."""
 
 import base64
-import contextlib
-from pathlib import Path
 from typing import Any
 
 from daemon.containers import bind_specs
@@ -12,28 +10,15 @@ from daemon.containers.store import Container
 from daemon.containers.ulimits import rlimits
 from daemon.runtime.spec import MASKED_PATHS, READONLY_PATHS, BindMount, ContainerSpec, ProcessSpec
 
-HOSTS = (
-    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-)
-
 
 def container_caps(hc: dict[str, Any]) -> list[str]:
     return process_caps(hc, bool(hc.get("Privileged")))
 
 
-def write_etc_files(c: Container) -> None:
-    """/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bound over the image's at start;
-    with the host's network, the host's own hosts and resolv.conf."""
+def write_hostname(c: Container) -> None:
+    """/etc/hostname of the container, bound over the image's at start (the network service writes
+    /etc/hosts and /etc/resolv.conf)."""
     (c.dir / "hostname").write_text(c.config["Hostname"] + "\n")
-    hosts, resolv = HOSTS, ""
-    if c.host_config["NetworkMode"] == "host":
-        with contextlib.suppress(OSError):
-            hosts = Path("/etc/hosts").read_text()
-        with contextlib.suppress(OSError):
-            resolv = Path("/etc/resolv.conf").read_text()
-    (c.dir / "hosts").write_text(hosts)
-    (c.dir / "resolv.conf").write_text(resolv)
 
 
 async def build_spec(c: Container, seccomp: SeccompPolicy) -> ContainerSpec:
@@ -70,7 +55,7 @@ async def build_spec(c: Container, seccomp: SeccompPolicy) -> ContainerSpec:
         hostname=cfg.get("Hostname") or "",
         domainname=cfg.get("Domainname") or "",
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-        network_mode="host" if mode == "host" else "private",
+        network_mode="host" if mode == "host" else "join" if mode.startswith("container:") else "private",
         mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
         etc_files={
             "/etc/hostname": c.data["HostnamePath"],

@@ -10,40 +10,39 @@ import os
 import signal as signals
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 from daemon.containers import listing
-from daemon.containers.attach import Attachment, AttachOptions, connect_pending
+from daemon.containers.attach import Attachment, AttachOptions
 from daemon.containers.creation import ImageLookup, create_container, invalid_name, name_in_use
 from daemon.containers.locking import Held, when_free
 from daemon.containers.logs import LogRequest, LogStream, read_logs
 from daemon.containers.monitor import ExitListener, ExitMonitor
 from daemon.containers.names import valid_name
+from daemon.containers.networking import Networking, public_settings
 from daemon.containers.record import RESOURCE_KEYS
 from daemon.containers.removal import RemovalFailed, Remover
 from daemon.containers.results import ContainerSizes, WaitResult
-from daemon.containers.runspec import build_spec, start_failure
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.signals import parse_signal as parse_signal_name
 from daemon.containers.sizes import SizeMeter
+from daemon.containers.starting import Starter
 from daemon.containers.state import (
     Status,
     check_pause,
     check_remove,
     check_running,
-    check_start,
     check_unpause,
 )
 from daemon.containers.store import AttachRequest, Container, ContainerStore
 from daemon.containers.top import top
 from daemon.containers.update_body import parse_update
-from daemon.containers.waiters import WaitError, exit_future, resolve, wait_for, wait_result
+from daemon.containers.waiters import WaitError, exit_future, wait_for, wait_result
 from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.files.trash import Trash
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure, ShimStream
-from daemon.timefmt import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +83,7 @@ class ContainerService:
         runtime: ContainerRuntime,
         images: ImageBackend,
         events: EventBus,
+        networking: Networking,
         seccomp: SeccompPolicy | None = None,
     ) -> None:
         self.store = ContainerStore(data_root / "containers", Trash(data_root / "trash"))
@@ -91,11 +91,15 @@ class ContainerService:
         self.runtime = runtime
         self.images = images
         self.events = events
+        self.networking = networking
         self.ncpu = os.cpu_count() or 1
         self._tasks: set[asyncio.Task[Any]] = set()  # requests' work that runs on without its client
         self.meter = SizeMeter(images)
         self.remover = Remover(self.store, images, events, self.meter)
-        self.monitor = ExitMonitor(self.store, runtime, events, self._auto_remove)
+        self.monitor = ExitMonitor(self.store, runtime, events, networking, self._auto_remove)
+        self.starter = Starter(
+            self.store, runtime, events, networking, self.seccomp, self.monitor, self._remove_failed_start
+        )
 
     @property
     def exit_listeners(self) -> list[ExitListener]:
@@ -116,6 +120,7 @@ class ContainerService:
     async def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         c = self.get(ref)
         data = c.record()  # a new dict: adding the sizes changes nothing stored
+        data["NetworkSettings"] = public_settings(data["NetworkSettings"])
         if size:
             sizes = await self.sizes(c)
             data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
@@ -124,10 +129,15 @@ class ContainerService:
     def all(self) -> list[Container]:
         return list(self.store)
 
+    def save(self, c: Container) -> None:
+        self.store.save(c)
+
     # --- create, start --------------------------------------------------------------------------
 
     async def create(self, name: str | None, body: Any) -> dict[str, Any]:
-        c, warnings = await create_container(self.store, self.images, self.seccomp, self.ncpu, name, body)
+        c, warnings = await create_container(
+            self.store, self.images, self.seccomp, self.networking, self.ncpu, name, body
+        )
         self.events.publish("container", "create", c.id, c.event_attrs())
         return {"Id": c.id, "Warnings": warnings}
 
@@ -137,45 +147,10 @@ class ContainerService:
 
     async def _start_held(self, c: Container) -> None:
         try:
-            await self._start_locked(c)
+            await self.starter.start_locked(c)
         except BaseException:
             c.fail_pending_attaches()  # an attach waiting for this start must not wait forever
             raise
-
-    async def _start_locked(self, c: Container) -> None:
-        check_start(c.status, c.id)
-        try:
-            pid = await self.runtime.create(await build_spec(c, self.seccomp))
-        except Exception as e:
-            c.fail_pending_attaches()
-            if not isinstance(e, RuntimeFailure | OSError):
-                log.exception("creating the container process failed")
-            await self._start_failed(c, str(e))
-        await connect_pending(c, self.runtime)
-        try:
-            await self.runtime.start(c.id)
-        except RuntimeFailure as e:
-            info = await self.runtime.wait(c.id)
-            self.runtime.release(c.id)
-            await self._start_failed(c, str(e), info.exit_code)
-        c.state.running(pid, now_rfc3339())
-        self.store.save_state(c)
-        self.events.publish("container", "start", c.id, c.event_attrs())
-        self.monitor.watch(c)
-
-    async def _start_failed(self, c: Container, message: str, code: int | None = None) -> NoReturn:
-        """Record why the start failed, tell the waiters, then raise with Docker's words."""
-        self.runtime.remove_cgroup(c.id)  # normally gone with its shim; a shim that died or hung may leave it
-        code, full = start_failure(message, code)
-        c.state.start_failed(code, full)
-        self.store.save_state(c)
-        self.events.publish("container", "die", c.id, c.event_attrs(exitCode=str(code)))
-        resolve(c.exit_waiters, code)
-        if c.host_config.get("AutoRemove"):
-            await self._auto_remove(c, lock_held=True)
-        if code in (126, 127):
-            raise InvalidParameter(full)
-        raise SystemError_(full)
 
     # --- attach, wait ---------------------------------------------------------------------------
 
@@ -309,6 +284,9 @@ class ContainerService:
                 return  # AutoRemove's exit handler removed it already
         await self.remover.remove(c)
 
+    async def _remove_failed_start(self, c: Container) -> None:
+        await self._auto_remove(c, lock_held=True)
+
     async def _auto_remove(self, c: Container, lock_held: bool = False) -> None:
         """--rm: nobody asked for this removal, so a failure is logged (its waiters learn of it)."""
         try:
@@ -333,6 +311,7 @@ class ContainerService:
             raise name_in_use(new, owner)
         old = c.name
         self.store.rename(c, new)
+        self.networking.renamed(c)
         self.store.save(c)
         self.events.publish("container", "rename", c.id, c.event_attrs(oldName="/" + old))
 

@@ -6,9 +6,9 @@ the docker CLI sends most keys with their zero value on every create.
 
 from typing import Any
 
-from daemon.containers.gojson import check_bool, check_int, check_list, check_map, check_str
 from daemon.containers.model import CreateBody
 from daemon.errors import InvalidParameter, NotImplementedYet
+from daemon.gojson import check_bool, check_int, check_list, check_map, check_str
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024  # the size of our /dev/shm, Docker's default too
 LOG_DRIVERS = (  # Docker's own drivers: known, but not ours yet
@@ -35,15 +35,12 @@ NOT_EMPTY = {
     "BlkioDeviceWriteIOps": "[]*blkiodev.ThrottleDevice",
     "DeviceCgroupRules": "[]string",
     "DeviceRequests": "[]container.DeviceRequest",
-    "DnsOptions": "[]string",
-    "DnsSearch": "[]string",
     "GroupAdd": "[]string",
     "Sysctls": "map[string]string",
     "StorageOpt": "map[string]string",
 }
-# networking and volumes, coming in their own issues: refused when they ask for anything
-NOT_YET = ("Dns", "ExtraHosts", "PortBindings", "Links", "VolumesFrom", "Devices", "Mounts", "Tmpfs")
-NETWORK_MODES = ("default", "bridge", "none", "host")
+# volumes and devices, coming in their own issues: refused when they ask for anything
+NOT_YET = ("VolumesFrom", "Devices", "Mounts", "Tmpfs")
 NOT_SET = {  # string keys refused when not empty
     "CgroupParent": "string",
     "Cgroup": "container.CgroupSpec",
@@ -59,9 +56,7 @@ def _refuse(what: str) -> NotImplementedYet:
 def check(req: CreateBody, hc: dict[str, Any]) -> list[str]:
     """Raise NotImplementedYet for an option we would otherwise ignore; return warnings for options
     Docker itself discards on Linux."""
-    mode = check_str(hc, "NetworkMode") or "default"
-    if mode not in NETWORK_MODES:
-        raise NotImplementedYet(f"network mode {mode!r} is not implemented yet (only none, host and default)")
+    check_str(hc, "NetworkMode")  # its value is the network service's to check
     for key in NOT_YET:
         if hc.get(key):
             raise _refuse(f"HostConfig.{key}")
@@ -75,7 +70,7 @@ def check(req: CreateBody, hc: dict[str, Any]) -> list[str]:
     for key in NOT_NONZERO:
         if check_int(hc, key, "uint16" if key == "BlkioWeight" else "int64"):
             raise _refuse(f"HostConfig.{key}")
-    for key in ("OomKillDisable", "PublishAllPorts", "Init"):
+    for key in ("OomKillDisable", "Init"):
         if check_bool(hc, key):
             raise _refuse(f"HostConfig.{key}")
     if check_int(hc, "OomScoreAdj", "int"):

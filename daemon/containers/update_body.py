@@ -8,11 +8,11 @@ clear a memory limit. PidsLimit is the exception: absent or null leaves it, zero
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.containers.gojson import IN_UPDATE_CONFIG, check_int, check_str, type_error, value_error
 from daemon.containers.model import RestartPolicyBody
 from daemon.containers.record import NUMERIC_RESOURCE_KEYS
 from daemon.containers.validate import check_restart_policy
 from daemon.errors import Conflict, NotImplementedYet
+from daemon.gojson import IN_UPDATE_CONFIG, check_int, check_str, type_error, value_error
 
 # resource keys dockerd's update applies and we do not (the ones it ignores, such as Ulimits, we ignore too)
 NOT_APPLIED = ("BlkioWeight", "CpuRealtimePeriod", "CpuRealtimeRuntime")

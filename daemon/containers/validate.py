@@ -12,12 +12,12 @@ import re
 from typing import Any
 
 from daemon.containers import bind_specs, unsupported
-from daemon.containers.gojson import check_int, check_map, check_str
 from daemon.containers.model import CreateBody, HealthcheckBody, RestartPolicyBody
 from daemon.containers.security import check_security_opts
 from daemon.containers.signals import parse_signal
 from daemon.containers.ulimits import check_ulimits
 from daemon.errors import InvalidParameter
+from daemon.gojson import check_int, check_map, check_str
 from daemon.runtime import caps
 from daemon.runtime.cgroups import Resources, validate
 from daemon.runtime.spec import PROC_FILES_ALLOWED

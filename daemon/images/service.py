@@ -39,7 +39,6 @@ _HEX_PREFIX = re.compile(r"^[a-f0-9]{1,64}$")
 References = list[Reference]
 
 
-
 @dataclass
 class ImageRecord:
     id: str  # "sha256:<64 hex>"

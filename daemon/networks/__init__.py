@@ -1,1 +1,1 @@
-"""Networks: bridges, addresses, names and published ports of containers (Docker's libnetwork, bridge driver)."""
+"""Networks: bridges, addresses, names and published ports of containers (libnetwork's bridge driver)."""

@@ -30,6 +30,7 @@ _ATTR_SIZE = 128  # bigger than every field we set, smaller than a page
 _LOG_SIZE = 64 * 1024
 _MAX_QUERY = 64  # programs a cgroup may carry before we give up on it
 
+
 class BpfError(OSError):
     """A bpf(2) call failed; for a load the kernel's verifier log, when it gave one, is in .log."""
 

@@ -56,7 +56,9 @@ class ContainerBody:
         spec = self.spec
         self.cgroups.join_self(spec.cgroup_name)  # first: everything after is accounted and limited
         flags = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
-        if spec.network_mode != "host":
+        if spec.network_mode == "join":  # before the new mount namespace: the path is the host's /proc
+            self.syscalls.join_netns(spec.netns_path)
+        elif spec.network_mode == "private":
             flags |= linux.CLONE_NEWNET
         self.syscalls.unshare(flags)
         os.umask(0o022)
@@ -65,7 +67,7 @@ class ContainerBody:
             self.syscalls.sethostname(spec.hostname)
         if spec.domainname:
             self.syscalls.setdomainname(spec.domainname)
-        if spec.network_mode != "host":
+        if spec.network_mode == "private":
             self.syscalls.bring_loopback_up()
         os.setsid()
         if spec.process.tty:

@@ -60,7 +60,10 @@ class ContainerSpec:
     hostname: str = ""
     domainname: str = ""  # the UTS namespace's NIS domain name (`docker run --domainname`)
     readonly_rootfs: bool = False
-    network_mode: str = "private"  # "private" (own namespace, only lo), "host"
+    # "private": a namespace of its own (lo, plus what the daemon plumbs in before the first execve);
+    # "host": the host's; "join": the one at netns_path (`--network container:<name>`)
+    network_mode: str = "private"
+    netns_path: str = ""
     mounts: list[BindMount] = field(default_factory=list)
     etc_files: dict[str, str] = field(default_factory=dict)  # container path -> host file bound over it
     cgroup_name: str = ""

@@ -45,6 +45,9 @@ class Syscalls(Protocol):
 
     def bring_loopback_up(self) -> None: ...
 
+    def join_netns(self, path: str) -> None:
+        """setns(2) into the network namespace at path (e.g. /proc/<pid>/ns/net)."""
+
 
 class LinuxSyscalls:
     """The real calls. Each looks its function up when called, so a test that replaces one in linux.py
@@ -93,6 +96,13 @@ class LinuxSyscalls:
 
     def bring_loopback_up(self) -> None:
         linux.bring_loopback_up()
+
+    def join_netns(self, path: str) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, linux.CLONE_NEWNET)
+        finally:
+            os.close(fd)
 
 
 LINUX: Syscalls = LinuxSyscalls()  # holds no state: one instance serves every caller

@@ -30,7 +30,9 @@ def normalize(path: str) -> str:
 
 def make_app() -> web.Application:
     # the route modules only look their services up per request, so None stands in for each
-    return build_app(Services(system=None, containers=None, images=None, execs=None, events=None))
+    return build_app(
+        Services(system=None, containers=None, images=None, execs=None, events=None, networks=None)
+    )
 
 
 def router_routes(app: web.Application) -> dict[Route, str]:
@@ -258,7 +260,7 @@ async def test_a_method_a_served_path_lacks_answers_405(
     ("method", "path", "feature"),
     [
         ("POST", "/v1.47/build", "building images"),
-        ("GET", "/networks", "networks"),
+        ("GET", "/volumes", "volumes"),
         ("GET", "/v1.47/images/busybox/history", "image history"),
         ("GET", "/containers/abc/stats", "container stats"),
     ],
@@ -266,7 +268,7 @@ async def test_a_method_a_served_path_lacks_answers_405(
 async def test_known_docker_routes_we_lack_answer_501(
     aiohttp_client: Any, method: str, path: str, feature: str
 ) -> None:
-    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None, None)))
     resp = await client.request(method, path)
     assert resp.status == 501
     assert resp.headers["Content-Type"] == "application/json"
@@ -275,9 +277,9 @@ async def test_known_docker_routes_we_lack_answer_501(
 
 async def test_lookup_of_a_kind_we_lack_finds_nothing(aiohttp_client: Any) -> None:
     # `docker inspect NAME` tries containers, images, networks, volumes...: each must say 404 to go on
-    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
-    resp = await client.get("/v1.47/networks/web")
-    assert resp.status == 404 and (await resp.json())["message"] == "network web not found"
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None, None)))
+    resp = await client.get("/v1.47/plugins/web/json")
+    assert resp.status == 404 and (await resp.json())["message"] == "plugin web not found"
     resp = await client.get("/volumes/data")
     assert resp.status == 404 and (await resp.json())["message"] == "get data: no such volume"
 
@@ -292,7 +294,7 @@ async def test_lookup_of_a_kind_we_lack_finds_nothing(aiohttp_client: Any) -> No
 async def test_api_versions_outside_the_range_are_refused(
     aiohttp_client: Any, version: str, words: str
 ) -> None:
-    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None, None)))
     resp = await client.get(f"/v{version}/_ping")
     assert resp.status == 400
     assert (await resp.json())["message"].startswith(words)
@@ -302,5 +304,5 @@ async def test_api_versions_outside_the_range_are_refused(
 @pytest.mark.parametrize("version", ["0" * 5000 + "1.47", "1.0000000000000000000000024", "1.044"])
 async def test_api_versions_are_compared_as_numbers(aiohttp_client: Any, version: str) -> None:
     # as Docker's strconv.Atoi reads them: leading zeros do not make a version new or old
-    client = await aiohttp_client(build_app(Services(None, None, None, None, None)))
+    client = await aiohttp_client(build_app(Services(None, None, None, None, None, None)))
     assert (await client.get(f"/v{version}/_ping")).status == 200

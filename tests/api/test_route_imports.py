@@ -9,7 +9,7 @@ from dataclasses import fields
 
 import pytest
 
-from daemon.api import app, containers, execs, images, system
+from daemon.api import app, containers, execs, images, networks, system
 from tests.conftest import REPO
 
 MODULES = [
@@ -17,15 +17,23 @@ MODULES = [
     "daemon.api.execs",
     "daemon.api.system",
     "daemon.api.images",
+    "daemon.api.networks",
     "daemon.api.app",
 ]
-ROUTES = [containers.ContainerRoutes, execs.ExecRoutes, system.SystemRoutes, images.ImageRoutes]
+ROUTES = [
+    containers.ContainerRoutes,
+    execs.ExecRoutes,
+    system.SystemRoutes,
+    images.ImageRoutes,
+    networks.NetworkRoutes,
+]
 BACKENDS = [
     containers.ContainerBackend,
     execs.ExecBackend,
     system.SystemBackend,
     system.EventsBackend,
     images.ImageBackend,
+    networks.NetworkBackend,
 ]
 ORDERS = [[first] + [m for m in MODULES if m != first] for first in MODULES] + [MODULES[::-1]]
 
@@ -39,7 +47,7 @@ def test_route_modules_import_in_any_order(order: list[str]) -> None:
 
 
 def test_no_route_module_imports_the_app_or_the_runtime() -> None:
-    for module in (containers, execs, images, system):
+    for module in (containers, execs, images, networks, system):
         source = inspect.getsource(module)
         assert "daemon.api.app" not in source and "daemon.runtime" not in source, module.__name__
 
@@ -49,7 +57,8 @@ def _any_in(hints: dict[str, object]) -> list[str]:
 
 
 def test_services_and_route_backends_are_typed() -> None:
-    assert {f.name for f in fields(app.Services)} == {"system", "containers", "images", "execs", "events"}
+    names = {"system", "containers", "images", "execs", "events", "networks"}
+    assert {f.name for f in fields(app.Services)} == names
     service_hints = typing.get_type_hints(app.Services)
     assert _any_in(service_hints) == []
     assert set(service_hints.values()) <= set(BACKENDS)

@@ -126,6 +126,9 @@ class RecordingSyscalls:
     def bring_loopback_up(self) -> None:
         self._record("bring_loopback_up")
 
+    def join_netns(self, path: str) -> None:
+        self._record("join_netns", path)
+
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _record(self, operation: str, *args: object) -> None:

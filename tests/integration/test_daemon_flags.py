@@ -53,7 +53,8 @@ def test_socket_passed_by_systemd_is_served(short_tmp: Path) -> None:
     # systemd passes the socket as fd 3 and names the receiving PID: exec keeps the shell's PID
     script = (
         f"exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec {sys.executable} -m daemon.cli -H fd:// "
-        f"--data-root {short_tmp}/data --exec-root {short_tmp}/exec --pidfile {short_tmp}/d.pid"
+        f"--data-root {short_tmp}/data --exec-root {short_tmp}/exec --pidfile {short_tmp}/d.pid "
+        "--bridge none --iptables=false"  # this test's daemon leaves no bridge or chain behind
     )
     proc = subprocess.Popen(["bash", "-c", script], cwd=REPO, pass_fds=[fd], start_new_session=True)
     listener.close()
@@ -90,6 +91,8 @@ def test_config_file_group_and_second_daemon(short_tmp: Path, socket_group: str)
                 "pidfile": str(short_tmp / "d.pid"),
                 "group": socket_group,
                 "log-level": "warn",
+                "bridge": "none",
+                "iptables": False,
             }
         )
     )

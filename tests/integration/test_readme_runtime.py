@@ -156,9 +156,10 @@ def test_nofile_under_a_low_hard_limit_and_an_explicit_ulimit() -> None:
 # --- network -------------------------------------------------------------------------------------
 
 
-def test_default_network_namespace_holds_only_lo(daemon: RunningDaemon, names: list[str]) -> None:
-    assert ok(daemon, "run", "--rm", "busybox", "ls", "/sys/class/net") == "lo"
-    pid = run_detached(daemon, names)
+def test_network_none_namespace_holds_only_lo(daemon: RunningDaemon, names: list[str]) -> None:
+    assert ok(daemon, "run", "--rm", "busybox", "ls", "/sys/class/net").split() == ["eth0", "lo"]
+    assert ok(daemon, "run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net") == "lo"
+    pid = run_detached(daemon, names, "--network", "none")
     assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
     links = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]  # the namespace's, seen from here
     assert [line.split(":")[0].strip() for line in links] == ["lo"]

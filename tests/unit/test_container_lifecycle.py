@@ -17,6 +17,7 @@ from daemon.containers.waiters import WaitError
 from daemon.errors import Conflict, InvalidParameter, NotModified, SystemError_
 from daemon.events.bus import EventBus
 from daemon.frames import STDOUT, frame
+from tests.fakes.networking import FakeNetworking
 from tests.fakes.runtime import FINISHED_AT, FakeRuntime
 
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -56,7 +57,8 @@ class Daemon:
     images: FakeImages = field(default_factory=FakeImages)
 
     def __post_init__(self) -> None:
-        self.svc = ContainerService(self.root, self.runtime, self.images, self.events)
+        self.networking = FakeNetworking()
+        self.svc = ContainerService(self.root, self.runtime, self.images, self.events, self.networking)
 
     def actions(self, cid: str) -> list[str]:
         return [e["Action"] for e in self.events._history if e["Actor"]["ID"] == cid]

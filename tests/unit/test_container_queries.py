@@ -14,6 +14,7 @@ from daemon.containers.waiters import resolve
 from daemon.errors import InvalidParameter, NotFound
 from daemon.events.bus import EventBus
 from daemon.images.service import ImageRecord
+from tests.fakes.networking import FakeNetworking
 from tests.fakes.runtime import FakeRuntime
 
 IMAGE_ID = "sha256:" + "a" * 64
@@ -50,7 +51,7 @@ def images(tmp_path: Path) -> FakeImages:
 
 @pytest.fixture
 def service(tmp_path: Path, images: FakeImages) -> ContainerService:
-    return ContainerService(tmp_path / "data", FakeRuntime(), images, EventBus())
+    return ContainerService(tmp_path / "data", FakeRuntime(), images, EventBus(), FakeNetworking())
 
 
 async def create(service: ContainerService, image: str = "busybox", **body: Any) -> str:

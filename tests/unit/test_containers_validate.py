@@ -415,7 +415,6 @@ def test_kernel_memory_is_discarded_with_a_warning() -> None:
     [
         (hc(Init=True), "HostConfig.Init"),
         (hc(OomKillDisable=True), "HostConfig.OomKillDisable"),
-        (hc(PublishAllPorts=True), "HostConfig.PublishAllPorts"),
         (hc(OomScoreAdj=500), "HostConfig.OomScoreAdj"),
         (hc(MemorySwappiness=10), "HostConfig.MemorySwappiness"),
         (hc(ShmSize=1024), "HostConfig.ShmSize (a /dev/shm other than 64MB)"),
@@ -424,7 +423,6 @@ def test_kernel_memory_is_discarded_with_a_warning() -> None:
         (hc(GroupAdd=["audio"]), "HostConfig.GroupAdd"),
         (hc(Sysctls={"net.ipv4.ip_forward": "1"}), "HostConfig.Sysctls"),
         (hc(StorageOpt={"size": "1G"}), "HostConfig.StorageOpt"),
-        (hc(DnsSearch=["example"]), "HostConfig.DnsSearch"),
         (hc(DeviceRequests=[{"Count": -1}]), "HostConfig.DeviceRequests"),
         (hc(CgroupParent="mine"), "HostConfig.CgroupParent"),
         (hc(VolumeDriver="local"), "HostConfig.VolumeDriver"),
