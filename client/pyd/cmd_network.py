@@ -72,7 +72,7 @@ def network_row(n: dict[str, Any], trunc: bool = True) -> dict[str, str]:
 def create_body(a: argparse.Namespace) -> dict[str, Any]:
     """The `POST /networks/create` body; EnableIPv6 only when --ipv6 is given, as docker sends it."""
     try:
-        aux = netopts.parse_key_values(a.aux_address)
+        aux = opts.parse_key_values(a.aux_address)
         config = netopts.ipam_config(a.subnet, a.ip_range, a.gateway, aux)
     except ValueError as e:
         raise CLIError(str(e)) from e
@@ -80,14 +80,14 @@ def create_body(a: argparse.Namespace) -> dict[str, Any]:
         "Name": a.name,
         "Driver": a.driver,
         "Scope": "",
-        "IPAM": {"Driver": a.ipam_driver, "Options": netopts.parse_key_values(a.ipam_opt), "Config": config},
+        "IPAM": {"Driver": a.ipam_driver, "Options": opts.parse_key_values(a.ipam_opt), "Config": config},
         "Internal": a.internal,
         "Attachable": a.attachable,
         "Ingress": False,
         "ConfigOnly": False,
         "ConfigFrom": None,
-        "Options": netopts.parse_key_values(a.opt),
-        "Labels": opts.parse_labels(a.label),
+        "Options": opts.parse_key_values(a.opt),
+        "Labels": opts.parse_key_values(a.label),
     }
     if a.ipv6:
         body["EnableIPv6"] = True
@@ -150,7 +150,7 @@ def cmd_network_connect(client: Client, a: argparse.Namespace) -> int:
     ipam = {"IPv4Address": a.ip, "IPv6Address": a.ip6}
     endpoint["IPAMConfig"] = {k: v for k, v in ipam.items() if v}
     endpoint["Aliases"] = list(a.alias)
-    endpoint["DriverOpts"] = netopts.parse_key_values(a.driver_opt)
+    endpoint["DriverOpts"] = opts.parse_key_values(a.driver_opt)
     body = {"Container": a.container, "EndpointConfig": endpoint}
     client.post(path("/networks/{}/connect", a.network), None, body)
     return 0

@@ -68,7 +68,7 @@ def build_create_body(a: argparse.Namespace) -> dict[str, Any]:
         "Volumes": volumes,
         "WorkingDir": a.workdir or "",
         "Entrypoint": [a.entrypoint] if a.entrypoint is not None else None,
-        "Labels": opts.parse_labels(a.label),
+        "Labels": opts.parse_key_values(a.label),
         "HostConfig": host_config,
         "NetworkingConfig": {"EndpointsConfig": net["EndpointsConfig"]},
     }

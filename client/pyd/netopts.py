@@ -92,15 +92,6 @@ def check_links(values: Iterable[str]) -> list[str]:
     return links
 
 
-def parse_key_values(values: Iterable[str]) -> dict[str, str]:
-    """Repeatable `k=v` flags (--opt, --aux-address, --driver-opt); a bare key gets ""."""
-    out = {}
-    for value in values:
-        key, _, val = value.partition("=")
-        out[key] = val
-    return out
-
-
 def is_mac(text: str) -> bool:
     """Go's net.ParseMAC: 6, 8 or 20 bytes as `aa:bb:..`, `aa-bb-..` or `aabb.ccdd...`."""
     if _MAC_SEPARATED.fullmatch(text):

@@ -68,12 +68,13 @@ def parse_env(values: Iterable[str], environ: Mapping[str, str] | None = None) -
     return out
 
 
-def parse_labels(values: Iterable[str]) -> dict[str, str]:
-    labels = {}
+def parse_key_values(values: Iterable[str]) -> dict[str, str]:
+    """Repeatable `k=v` flags (--label, --opt, --aux-address, --driver-opt); a bare key gets ""."""
+    out = {}
     for value in values:
         key, _, val = value.partition("=")
-        labels[key] = val
-    return labels
+        out[key] = val
+    return out
 
 
 def parse_volumes(values: Iterable[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
