@@ -2,6 +2,7 @@
 plumbed into its namespace while it waits before execve, then it runs; a failure on the way undoes what
 was done and is recorded and answered in Docker's words (moby's containerStart)."""
 
+import asyncio
 import logging
 import signal as signals
 from collections.abc import Awaitable, Callable
@@ -49,17 +50,22 @@ class Starter:
             if not isinstance(e, RuntimeFailure | OSError | DaemonError):
                 log.exception("creating the container process failed")
             await self._start_failed(c, str(e))
-        try:
-            await self.networking.attach(c, pid)  # all or nothing
-        except Exception as e:
-            if not isinstance(e, OSError | DaemonError):
-                log.exception("connecting the container to its networks failed")
+        # side by side: both wait on others (the kernel plumbing the networks, all or nothing; the shim)
+        plumbed, connected = await asyncio.gather(
+            self.networking.attach(c, pid), connect_pending(c, self.runtime), return_exceptions=True
+        )
+        if isinstance(plumbed, Exception):
+            if not isinstance(plumbed, OSError | DaemonError):
+                log.error("connecting the container to its networks failed", exc_info=plumbed)
             await self._abort_created(c, pid)
             # an OSError's own words, without "[Errno N]"
-            words = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            await self._start_failed(c, words, network=e)
+            words = plumbed.strerror if isinstance(plumbed, OSError) and plumbed.strerror else str(plumbed)
+            await self._start_failed(c, words, network=plumbed)
         try:
-            await connect_pending(c, self.runtime)
+            if isinstance(plumbed, BaseException):  # cancelled: the undoing below, then on its way
+                raise plumbed
+            if isinstance(connected, BaseException):
+                raise connected
             await self.runtime.start(c.id)
         except BaseException as e:
             code = await self._abort_created(c, pid)
