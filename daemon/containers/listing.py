@@ -8,6 +8,7 @@ from daemon.containers.results import ContainerSizes
 from daemon.containers.state import Status
 from daemon.containers.store import Container
 from daemon.errors import InvalidParameter, no_such_container
+from daemon.labels import labels_match
 from daemon.timefmt import human_duration, parse_since_until, parse_state_time
 
 FILTERS = {
@@ -82,9 +83,7 @@ def _port_key(value: str) -> str:
 
 
 def _label_ok(c: Container, wanted: str) -> bool:
-    labels = c.config.get("Labels") or {}
-    key, sep, value = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+    return labels_match(c.config.get("Labels") or {}, [wanted])
 
 
 def matches(c: Container, filters: dict[str, list[str]], image_ids: dict[str, str]) -> bool:

@@ -58,15 +58,6 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
     return lambda s: bool(regex.match(s))
 
 
-def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    """Every `key` or `key=value` filter must be satisfied."""
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
 def timestamp_ns(value: str, now_ns: int | None = None) -> int:
     """Docker's timestamps in filters: unix seconds, RFC3339 dates, or a duration back from now."""
     try:

@@ -28,6 +28,7 @@ from daemon.images.platforms import parse_platform
 from daemon.images.reference import Reference, familiar_with_tag, parse, parse_repo_tag
 from daemon.images.store import ImageStore, Layer, StoredImage, diff_ids_of, ref_repo, validate_config
 from daemon.images.uploads import AsyncReadable, BlockingReader, remove_stale_spools, spool, upload_pool
+from daemon.labels import labels_match
 from daemon.timefmt import rfc3339_nano
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class ImageService:
             if until is not None and image.created_ns >= until:
                 continue
             config_labels = (image.config.get("config") or {}).get("Labels") or {}
-            if labels and not image_filters.labels_match(config_labels, labels):
+            if labels and not labels_match(config_labels, labels):
                 continue
             refs = self._store.refs_of(image.id)
             if dangling is True and any(is_tag_ref(r) for r in refs):

@@ -5,6 +5,7 @@ from typing import Any
 
 from daemon.containers.store import Container
 from daemon.errors import InvalidParameter
+from daemon.labels import labels_match
 from daemon.networks.store import Network
 from daemon.timefmt import parse_since_until, parse_state_time
 
@@ -42,14 +43,6 @@ def check_filters(filters: dict[str, list[str]]) -> None:
                     raise InvalidParameter(f"invalid filter 'dangling={v}'")
 
 
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
 def matches(n: Network, filters: dict[str, list[str]], in_use: bool) -> bool:
     def any_of(key: str, test: Any) -> bool:
         values = filters.get(key)
@@ -62,7 +55,7 @@ def matches(n: Network, filters: dict[str, list[str]], in_use: bool) -> bool:
         and any_of("scope", lambda v: v == "local")
         and any_of("type", lambda v: (v == "custom") == n.user_defined)
         and any_of("dangling", lambda v: (v.lower() in ("true", "1")) == (n.user_defined and not in_use))
-        and _labels_match(n.labels, filters.get("label") or [])
+        and labels_match(n.labels, filters.get("label") or [])
     )
 
 
@@ -78,9 +71,9 @@ def check_prune_filters(filters: dict[str, list[str]]) -> None:
 
 
 def prune_matches(n: Network, filters: dict[str, list[str]]) -> bool:
-    if filters.get("label") and not _labels_match(n.labels, filters["label"]):
+    if filters.get("label") and not labels_match(n.labels, filters["label"]):
         return False
-    if any(_labels_match(n.labels, [v]) for v in filters.get("label!") or []):
+    if any(labels_match(n.labels, [v]) for v in filters.get("label!") or []):
         return False
     for value in filters.get("until") or []:
         if parse_state_time(n.record["Created"]) >= parse_since_until(value, time.time_ns()):

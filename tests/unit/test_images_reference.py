@@ -7,6 +7,7 @@ from daemon.files.digest import chain_ids, sha256_digest, short_id
 from daemon.images import filters
 from daemon.images.platforms import host_platform, parse_platform
 from daemon.images.reference import familiar_with_tag, parse, parse_repo_tag
+from daemon.labels import labels_match
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -93,8 +94,8 @@ def test_list_filter_helpers() -> None:
     assert match("busybox") and match("busybox:latest") and not match("library/busybox")
     assert filters.glob_matcher("*/*:[0-9]")("smoke/built:1")
     assert not filters.glob_matcher("*")("a/b")  # like Go's path.Match, * stops at "/"
-    assert filters.labels_match({"a": "1", "b": "2"}, ["a", "b=2"])
-    assert not filters.labels_match({"a": "1"}, ["a=2"])
+    assert labels_match({"a": "1", "b": "2"}, ["a", "b=2"])
+    assert not labels_match({"a": "1"}, ["a=2"])
     assert filters.dangling({"dangling": ["true"]}) is True
     assert filters.dangling({}) is None
     with pytest.raises(InvalidParameter, match="invalid filter 'dangling=maybe'"):
