@@ -351,7 +351,7 @@ class AddressPool:
         """A free address, or exactly `wanted`; errors in Docker's words."""
         if wanted is not None:
             if wanted.version != self.cfg.subnet.version or wanted not in self.cfg.subnet:
-                raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {wanted}")
+                raise outside_subnets(wanted)
             if int(wanted) in self._fixed or int(wanted) in self._given:
                 raise Forbidden(ADDRESS_IN_USE)
             self._given.add(int(wanted))
@@ -371,6 +371,11 @@ class AddressPool:
         """The addresses handed out by allocate (not the gateway, aux, network or broadcast)."""
         make = IPv4Address if self.cfg.subnet.version == 4 else IPv6Address
         return {make(a) for a in self._given}
+
+
+def outside_subnets(address: object) -> InvalidParameter:
+    """A static address (--ip) no subnet of the network holds, in Docker's words."""
+    return InvalidParameter(f"no configured subnet or ip-range contain the IP address {address}")
 
 
 def mac_for(ip: IPv4Address) -> str:
