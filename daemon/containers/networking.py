@@ -14,9 +14,6 @@ class Networking(Protocol):
         NetworkingConfig) with Docker's words and return the new container's NetworkSettings.Networks;
         may normalise hc["NetworkMode"]."""
 
-    def netns_of(self, c: Container) -> str:
-        """The network namespace a `container:<x>` container joins (x must be running)."""
-
     async def attach(self, c: Container, pid: int) -> None:
         """Plumb the created container (its first process waits before execve) into its networks:
         addresses, routes, names, published ports, /etc/hosts and /etc/resolv.conf. All or nothing."""
@@ -29,6 +26,18 @@ class Networking(Protocol):
 
     def renamed(self, c: Container) -> None:
         """The container's name changed: its DNS names follow."""
+
+
+def network_mode(c: Container) -> str:
+    """HostConfig.NetworkMode as the record keeps it: "bridge", a network's name, "host", "none" or
+    "container:<name or ID>"."""
+    return str(c.host_config.get("NetworkMode") or "bridge")
+
+
+def joined_container(c: Container) -> str | None:
+    """The name or ID a `--network container:<x>` container gave for x; None in any other mode."""
+    mode = network_mode(c)
+    return mode.partition(":")[2] if mode.startswith("container:") else None
 
 
 # the MAC the user asked for, kept in the record across restarts while MacAddress shows the one in use

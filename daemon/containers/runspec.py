@@ -5,6 +5,7 @@ import base64
 from typing import Any
 
 from daemon.containers import bind_specs
+from daemon.containers.networking import network_mode
 from daemon.containers.security import SeccompPolicy, no_new_privileges, process_caps
 from daemon.containers.store import Container
 from daemon.containers.ulimits import rlimits
@@ -26,7 +27,7 @@ async def build_spec(c: Container, seccomp: SeccompPolicy) -> ContainerSpec:
     `docker run -v` does."""
     hc, cfg = c.host_config, c.config
     privileged = bool(hc.get("Privileged"))
-    mode = hc.get("NetworkMode") or "bridge"
+    mode = network_mode(c)
     size = hc.get("ConsoleSize") or [0, 0]
     process = ProcessSpec(
         args=[c.data["Path"], *c.data["Args"]],

@@ -10,13 +10,13 @@ from typing import NoReturn
 
 from daemon.containers.attach import connect_pending
 from daemon.containers.monitor import ExitMonitor
-from daemon.containers.networking import Networking
+from daemon.containers.networking import Networking, joined_container
 from daemon.containers.runspec import build_spec, start_failure
 from daemon.containers.security import SeccompPolicy
 from daemon.containers.state import check_start
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.waiters import resolve
-from daemon.errors import DaemonError, InvalidParameter, SystemError_
+from daemon.errors import Conflict, DaemonError, InvalidParameter, SystemError_
 from daemon.events.bus import EventBus
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure
 from daemon.runtime.spec import ContainerSpec
@@ -86,10 +86,12 @@ class Starter:
 
     async def _spec(self, c: Container) -> ContainerSpec:
         spec = await build_spec(c, self.seccomp)
-        mode = str(c.host_config.get("NetworkMode") or "")
-        if mode.startswith("container:"):  # its network, and with it its hostname and /etc files
-            other = self.store.get(mode.partition(":")[2])
-            spec.netns_path = self.networking.netns_of(c)
+        joined = joined_container(c)
+        if joined is not None:  # its network, and with it its hostname and /etc files
+            other = self.store.get(joined)
+            if not other.running or not other.pid:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            spec.netns_path = f"/proc/{other.pid}/ns/net"  # the namespace of its first process
             spec.hostname, spec.domainname = (
                 other.config.get("Hostname") or "",
                 other.config.get("Domainname") or "",

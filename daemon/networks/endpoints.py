@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from daemon.containers.networking import DESIRED_MAC
+from daemon.containers.networking import DESIRED_MAC, joined_container, network_mode
 from daemon.containers.store import Container
 from daemon.errors import DaemonError, NotImplementedYet, SystemError_
 from daemon.networks import etcfiles
@@ -45,13 +45,8 @@ def veth_name(container_id: str, network_id: str, endpoint_id: str) -> str:
     return "pv" + hashlib.sha256(f"{container_id}/{network_id}/{endpoint_id}".encode()).hexdigest()[:12]
 
 
-def network_mode(c: Container) -> str:
-    return str(c.host_config.get("NetworkMode") or "bridge")
-
-
 def on_bridges(c: Container) -> bool:
-    mode = network_mode(c)
-    return mode not in ("host", "none") and not mode.startswith("container:")
+    return network_mode(c) not in ("host", "none") and joined_container(c) is None
 
 
 @dataclass

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
+from daemon.containers.networking import joined_container, network_mode
 from daemon.containers.store import Container
 from daemon.errors import DaemonError
 from daemon.networks.dnsconf import resolv_conf_for_container
@@ -56,8 +57,8 @@ def write_in_place(path: Path, content: str) -> None:
 
 def write_container_files(c: Container, settings: Settings, embedded_dns: bool, lookup: Lookup) -> None:
     """The container's /etc/hosts and /etc/resolv.conf as its network mode and options want them."""
-    mode = str(c.host_config.get("NetworkMode") or "bridge")
-    if mode.startswith("container:"):
+    mode = network_mode(c)
+    if joined_container(c) is not None:
         return  # it sees the other container's files (the container service binds them)
     hc, cfg = c.host_config, c.config
     extra = [

@@ -9,9 +9,9 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
+from daemon.containers.networking import joined_container
 from daemon.containers.store import Container
 from daemon.errors import (
-    Conflict,
     DaemonError,
     Forbidden,
     InvalidParameter,
@@ -326,13 +326,6 @@ class NetworkService:
             settings[n.name] = ep
         return settings
 
-    def netns_of(self, c: Container) -> str:
-        """The namespace a `container:<x>` container joins: that of x's first process."""
-        other = self.containers.get(str(c.host_config["NetworkMode"]).partition(":")[2])
-        if not other.running or not other.pid:
-            raise Conflict(f"cannot join network of a non running container: {other.id}")
-        return f"/proc/{other.pid}/ns/net"
-
     async def attach(self, c: Container, pid: int) -> None:
         await self.plumbing.attach(c, pid)
         for name, ep in c.data["NetworkSettings"]["Networks"].items():
@@ -356,10 +349,10 @@ class NetworkService:
     def _shares_namespace(self, c: Container) -> bool:
         """Whether a running `--network container:<c>` container keeps c's namespace (and veths) alive."""
         for other in self.containers.all():
-            mode = str(other.host_config.get("NetworkMode") or "")
-            if other.running and mode.startswith("container:"):
+            joined = joined_container(other)
+            if other.running and joined is not None:
                 try:  # the name it gave may be any unique prefix of the ID
-                    if self.containers.get(mode.partition(":")[2]).id == c.id:
+                    if self.containers.get(joined).id == c.id:
                         return True
                 except DaemonError:  # the one it named is gone
                     continue

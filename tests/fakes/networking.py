@@ -19,9 +19,6 @@ class FakeNetworking:
             hc["NetworkMode"] = mode = "bridge"
         return {} if mode.startswith("container:") else {mode: {"NetworkID": mode, "EndpointID": ""}}
 
-    def netns_of(self, c: Container) -> str:
-        return "/proc/1/ns/net"
-
     async def attach(self, c: Container, pid: int) -> None:
         self.calls.append(("attach", c.id))
         if self.fail_attach is not None:
