@@ -81,9 +81,6 @@ class Plumbing:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._firewall_lock = asyncio.Lock()
 
-    def attached(self, container_id: str) -> Attachment | None:
-        return self._attached.get(container_id)
-
     # --- start and exit -------------------------------------------------------------------------
 
     def _lock(self, container_id: str) -> asyncio.Lock:

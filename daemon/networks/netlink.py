@@ -56,9 +56,6 @@ class NetLink(Protocol):
     def delete_bridge(self, name: str) -> None:
         """Remove the bridge; a missing one is fine."""
 
-    def link_names(self) -> set[str]:
-        """Names of all links in the host's namespace."""
-
     def host_routes(self) -> list[IPNetwork]:
         """Destinations of the host's routes (main table, both families)."""
 
@@ -213,10 +210,6 @@ class KernelNetLink:
     def delete_bridge(self, name: str) -> None:
         with IPRoute() as ipr, _errors(f"deleting bridge {name}"), _ignoring(errno.ENODEV):
             ipr.link("del", ifname=name)
-
-    def link_names(self) -> set[str]:
-        with IPRoute() as ipr:
-            return {str(msg.get("ifname")) for msg in ipr.link("dump")}
 
     def host_routes(self) -> list[IPNetwork]:
         routes: list[IPNetwork] = []

@@ -43,10 +43,6 @@ class FakeNetLink:
         with self._lock:
             self.bridges.pop(name, None)
 
-    def link_names(self) -> set[str]:
-        with self._lock:
-            return self._names()
-
     def _names(self) -> set[str]:
         return set(self.other_links) | set(self.bridges) | set(self.endpoints)
 
