@@ -58,3 +58,8 @@ def no_such_image(ref: str) -> NotFound:
 
 def no_such_exec(ref: str) -> NotFound:
     return NotFound(f"No such exec instance: {ref}")
+
+
+def error_words(e: BaseException) -> str:
+    """An error's message for a client: an OSError's own words, without Python's "[Errno N]"."""
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)

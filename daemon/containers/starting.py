@@ -16,7 +16,7 @@ from daemon.containers.security import SeccompPolicy
 from daemon.containers.state import check_start
 from daemon.containers.store import Container, ContainerStore
 from daemon.containers.waiters import resolve
-from daemon.errors import Conflict, DaemonError, InvalidParameter, SystemError_
+from daemon.errors import Conflict, DaemonError, InvalidParameter, SystemError_, error_words
 from daemon.events.bus import EventBus
 from daemon.runtime.interface import ContainerRuntime, RuntimeFailure
 from daemon.runtime.spec import ContainerSpec
@@ -58,9 +58,7 @@ class Starter:
             if not isinstance(plumbed, OSError | DaemonError):
                 log.error("connecting the container to its networks failed", exc_info=plumbed)
             await self._abort_created(c, pid)
-            # an OSError's own words, without "[Errno N]"
-            words = plumbed.strerror if isinstance(plumbed, OSError) and plumbed.strerror else str(plumbed)
-            await self._start_failed(c, words, network=plumbed)
+            await self._start_failed(c, error_words(plumbed), network=plumbed)
         try:
             if isinstance(plumbed, BaseException):  # cancelled: the undoing below, then on its way
                 raise plumbed

@@ -18,6 +18,7 @@ from daemon.errors import (
     NotFound,
     NotImplementedYet,
     SystemError_,
+    error_words,
 )
 from daemon.events.bus import EventBus
 from daemon.networks import views
@@ -179,8 +180,7 @@ class NetworkService:
                     await self._forget(n)
                 except Exception:  # the record stays: `docker network rm` or the next start finish it
                     log.exception("undoing the network %s failed", n.name)
-                words = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-                raise SystemError_(f"failed to create network {n.name}: {words}") from e
+                raise SystemError_(f"failed to create network {n.name}: {error_words(e)}") from e
         self.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
         return {"Id": n.id, "Warning": ""}
 
