@@ -5,7 +5,7 @@ import base64
 from typing import Any
 
 from daemon.containers import bind_specs
-from daemon.containers.networking import network_mode
+from daemon.containers.networking import joined_container, network_mode
 from daemon.containers.security import SeccompPolicy, no_new_privileges, process_caps
 from daemon.containers.store import Container
 from daemon.containers.ulimits import rlimits
@@ -56,7 +56,7 @@ async def build_spec(c: Container, seccomp: SeccompPolicy) -> ContainerSpec:
         hostname=cfg.get("Hostname") or "",
         domainname=cfg.get("Domainname") or "",
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-        network_mode="host" if mode == "host" else "join" if mode.startswith("container:") else "private",
+        network_mode="host" if mode == "host" else "join" if joined_container(c) else "private",
         mounts=[BindMount(b.source, b.destination, b.readonly) for b in binds],
         etc_files={
             "/etc/hostname": c.data["HostnamePath"],
